@@ -17,9 +17,7 @@ export function normalizeTraceId(raw: string): string | { error: string } {
   if (problem) return { error: problem };
   const padded = id.length <= 16 ? id.padStart(16, '0') : id.padStart(32, '0');
   if (/^0+$/.test(padded)) return { error: 'is all zeros' };
-  return padded.length === 32 && padded.startsWith('0000000000000000')
-    ? padded.slice(16)
-    : padded;
+  return padded.length === 32 && padded.startsWith('0000000000000000') ? padded.slice(16) : padded;
 }
 
 /** 16 digits. */

@@ -135,7 +135,9 @@ function normalizeAnnotations(c: Checker, raw: unknown): Annotation[] | undefine
     out.push(annotation);
   }
   c.path = saved;
-  out.sort((a, b) => a.timestamp - b.timestamp || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
+  out.sort(
+    (a, b) => a.timestamp - b.timestamp || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0),
+  );
   // Zipkin keeps annotations as a sorted set: an exact repeat is dropped.
   return out.filter(
     (a, i) => i === 0 || a.timestamp !== out[i - 1]!.timestamp || a.value !== out[i - 1]!.value,
@@ -155,7 +157,11 @@ function normalizeTags(c: Checker, raw: unknown): Record<string, string> | undef
   for (const key of keys) {
     if (key.length === 0) c.fail('tags', 'has an empty key');
     if (key.length > c.limits.maxNameLength) {
-      c.fail(`tags[${show(key)}]`, `key is longer than ${c.limits.maxNameLength} characters`, 'too_large');
+      c.fail(
+        `tags[${show(key)}]`,
+        `key is longer than ${c.limits.maxNameLength} characters`,
+        'too_large',
+      );
     }
     const value = raw[key];
     let text: string;
@@ -163,7 +169,11 @@ function normalizeTags(c: Checker, raw: unknown): Record<string, string> | undef
     else if (typeof value === 'number' || typeof value === 'boolean') text = String(value);
     else c.fail(`tags[${show(key)}]`, `must be a string, not ${typeOf(value)}`);
     if (text.length > c.limits.maxValueLength) {
-      c.fail(`tags[${show(key)}]`, `is longer than ${c.limits.maxValueLength} characters`, 'too_large');
+      c.fail(
+        `tags[${show(key)}]`,
+        `is longer than ${c.limits.maxValueLength} characters`,
+        'too_large',
+      );
     }
     tags[key] = text;
   }
@@ -184,14 +194,19 @@ function requiredId(
 ): string {
   const value = raw[field];
   if (value === undefined || value === null) c.fail(field, 'is missing', 'invalid_id');
-  if (typeof value !== 'string') c.fail(field, `must be a hex string, not ${typeOf(value)}`, 'invalid_id');
+  if (typeof value !== 'string')
+    c.fail(field, `must be a hex string, not ${typeOf(value)}`, 'invalid_id');
   const id = normalize(value);
   if (typeof id !== 'string') c.fail(field, `${id.error}: ${show(value)}`, 'invalid_id');
   return id;
 }
 
 /** Normalises one raw span; throws InvalidSpanError naming `spans[index].field`. */
-export function normalizeSpan(raw: unknown, index: number, limits: SpanLimits = DEFAULT_LIMITS): Span {
+export function normalizeSpan(
+  raw: unknown,
+  index: number,
+  limits: SpanLimits = DEFAULT_LIMITS,
+): Span {
   const c: Checker = new Checker(limits);
   c.path = `spans[${index}]`;
   if (!isObject(raw)) throw new InvalidSpanError(`${c.path} must be an object, not ${typeOf(raw)}`);
