@@ -1,0 +1,53 @@
+import { parseArgs } from 'node:util';
+
+export const BENCH_HELP = `Usage: blkkin bench <name> [--json] [options]
+
+Runs a benchmark on this machine and prints its figures; with --json, one JSON object.
+
+Benchmarks:
+  ingest    a server on loopback with the DuckDB store: sustained stored spans/s for proto3 and
+            JSON, bytes on disk per span, trace-by-id and search latency at >= 1M stored spans,
+            and the floor (decoding alone, DuckDB appending alone) measured in the same run
+            options: --spans N (stored spans for the latency part, default 1000000)
+
+Options:
+  --json       print one JSON object
+  -h, --help   this help
+`;
+
+interface BenchModule {
+  run(options: { json: boolean; args: string[] }): Promise<Record<string, unknown>>;
+}
+
+const BENCHES: Record<string, string> = {
+  ingest: 'ingest.js',
+};
+
+export async function bench(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h') {
+    process.stdout.write(BENCH_HELP);
+    return name ? 0 : 1;
+  }
+  const file = BENCHES[name];
+  if (!file) {
+    process.stderr.write(`blkkin bench: unknown benchmark '${name}'\n\n${BENCH_HELP}`);
+    return 2;
+  }
+  const { values, positionals } = parseArgs({
+    args: rest,
+    strict: false,
+    options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) {
+    process.stdout.write(BENCH_HELP);
+    return 0;
+  }
+  // Benchmarks live in bench/ at the repository's root, compiled beside it.
+  const url = new URL(`../../../../bench/dist/${file}`, import.meta.url);
+  const module = (await import(url.href)) as BenchModule;
+  const figures = await module.run({ json: values.json === true, args: rest.filter((a) => a !== '--json') });
+  void positionals;
+  if (values.json) process.stdout.write(`${JSON.stringify(figures)}\n`);
+  return 0;
+}
