@@ -3,3 +3,4 @@ export * from './span.js';
 export * from './limits.js';
 export * from './ids.js';
 export * from './normalize.js';
+export * from './codec/otlp.js';
