@@ -38,7 +38,8 @@ export function generateSpans(options: WorkloadOptions): Span[] {
   const spacing = options.spacingMicros ?? 100;
   const spans: Span[] = [];
   for (let t = 0; t < options.traces; t++) {
-    const traceId = hex16(random() * 2 ** 32, random() * 2 ** 32) + hex16(random() * 2 ** 32, t + 1);
+    const traceId =
+      hex16(random() * 2 ** 32, random() * 2 ** 32) + hex16(random() * 2 ** 32, t + 1);
     const start = end - (options.traces - t) * spacing;
     const op = OPS[random() < 0.3 ? 0 : 1]!;
     const volume = `vol-${Math.floor(random() * 64)}`;
@@ -108,7 +109,11 @@ export function generateSpans(options: WorkloadOptions): Span[] {
           { timestamp: ts + 1, value: `${phase}.start` },
           { timestamp: ts + d, value: `${phase}.done` },
         ],
-        tags: { pg: `1.${Math.floor(random() * 128).toString(16)}`, bytes: '4096', object: `${volume}.${Math.floor(random() * 4096)}` },
+        tags: {
+          pg: `1.${Math.floor(random() * 128).toString(16)}`,
+          bytes: '4096',
+          object: `${volume}.${Math.floor(random() * 4096)}`,
+        },
         level: random() < 0.9 ? 6 : 7,
         node: `node-osd-${osd}`,
       };

@@ -46,7 +46,10 @@ export async function bench(argv: string[]): Promise<number> {
   // Benchmarks live in bench/ at the repository's root, compiled beside it.
   const url = new URL(`../../../../bench/dist/${file}`, import.meta.url);
   const module = (await import(url.href)) as BenchModule;
-  const figures = await module.run({ json: values.json === true, args: rest.filter((a) => a !== '--json') });
+  const figures = await module.run({
+    json: values.json === true,
+    args: rest.filter((a) => a !== '--json'),
+  });
   void positionals;
   if (values.json) process.stdout.write(`${JSON.stringify(figures)}\n`);
   return 0;

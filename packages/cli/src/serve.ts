@@ -42,7 +42,8 @@ export function parseServeArgs(argv: string[]): ServerOptions | 'help' {
   if (values.host) options.host = values.host;
   if (values.port !== undefined) {
     const port = Number(values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0–65535, not '${values.port}'`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new Error(`--port must be 0–65535, not '${values.port}'`);
     options.port = port;
   }
   if (values.storage !== undefined && values.storage !== 'memory' && values.storage !== 'duckdb') {
@@ -60,11 +61,15 @@ export function parseServeArgs(argv: string[]): ServerOptions | 'help' {
   if (values['max-body'] !== undefined) options.maxBodyBytes = parseSize(values['max-body']);
   if (values['max-queue'] !== undefined) {
     const n = Number(values['max-queue']);
-    if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`--max-queue must be a positive integer, not '${values['max-queue']}'`);
+    if (!Number.isSafeInteger(n) || n <= 0)
+      throw new Error(`--max-queue must be a positive integer, not '${values['max-queue']}'`);
     options.maxQueuedSpans = n;
   }
   if (values['autocomplete-keys']) {
-    options.autocompleteKeys = values['autocomplete-keys'].split(',').map((k) => k.trim()).filter(Boolean);
+    options.autocompleteKeys = values['autocomplete-keys']
+      .split(',')
+      .map((k) => k.trim())
+      .filter(Boolean);
   }
   return options;
 }
@@ -76,9 +81,15 @@ export async function serve(argv: string[]): Promise<number> {
     return 0;
   }
   const server = await startServer(options);
-  const where = server.store.kind === 'memory' ? 'in memory' : `${server.store.kind} at ${server.store.location}`;
-  const replayed = server.replayedSpans > 0 ? `, ${server.replayedSpans} spans replayed from the ingest log` : '';
-  console.log(`blkkin serve: listening on ${server.url} (UI, Zipkin API, OTLP /v1/traces); storing ${where}${replayed}`);
+  const where =
+    server.store.kind === 'memory'
+      ? 'in memory'
+      : `${server.store.kind} at ${server.store.location}`;
+  const replayed =
+    server.replayedSpans > 0 ? `, ${server.replayedSpans} spans replayed from the ingest log` : '';
+  console.log(
+    `blkkin serve: listening on ${server.url} (UI, Zipkin API, OTLP /v1/traces); storing ${where}${replayed}`,
+  );
   await new Promise<void>((resolveStop) => {
     const stop = () => resolveStop();
     process.once('SIGINT', stop);

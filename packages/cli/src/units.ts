@@ -12,7 +12,8 @@ const DURATION_MS: Record<string, number> = {
 /** Milliseconds; a bare number is days when `bareUnit` is 'd'. */
 export function parseDuration(text: string, bareUnit: keyof typeof DURATION_MS = 'ms'): number {
   const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?$/i.exec(text.trim());
-  if (!match) throw new Error(`'${text}' is not a duration: use a number with ms, s, m, h, d or w (e.g. 7d)`);
+  if (!match)
+    throw new Error(`'${text}' is not a duration: use a number with ms, s, m, h, d or w (e.g. 7d)`);
   const unit = (match[2] ?? bareUnit).toLowerCase();
   return Math.round(Number(match[1]) * DURATION_MS[unit]!);
 }
@@ -36,7 +37,9 @@ export function parseSize(text: string): number {
   const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
   const factor = match ? SIZE[match[2]!.toLowerCase()] : undefined;
   if (!match || factor === undefined) {
-    throw new Error(`'${text}' is not a size: use bytes or a number with k, M, G, KiB, MiB, GiB (e.g. 16MiB)`);
+    throw new Error(
+      `'${text}' is not a size: use bytes or a number with k, M, G, KiB, MiB, GiB (e.g. 16MiB)`,
+    );
   }
   return Math.round(Number(match[1]) * factor);
 }

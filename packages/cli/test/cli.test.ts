@@ -6,7 +6,8 @@ import { parseServeArgs } from '../src/serve.js';
 import { parseDuration, parseSize } from '../src/units.js';
 
 const BIN = fileURLToPath(new URL('../../../../bin/blkkin.js', import.meta.url));
-const run = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
+const run = (...args: string[]) =>
+  spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
 
 test('every subcommand has --help', () => {
   for (const args of [['--help'], ['serve', '--help'], ['bench', '--help'], ['help', 'serve']]) {
@@ -28,7 +29,14 @@ test('unknown commands and options fail with a message', () => {
 });
 
 test('serve options', () => {
-  const options = parseServeArgs(['--storage', 'memory', '--retention', '48h', '--max-body', '1MiB']);
+  const options = parseServeArgs([
+    '--storage',
+    'memory',
+    '--retention',
+    '48h',
+    '--max-body',
+    '1MiB',
+  ]);
   assert.notEqual(options, 'help');
   if (options === 'help') return;
   assert.deepEqual(options.storage, { kind: 'memory' });

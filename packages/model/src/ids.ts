@@ -1,33 +1,51 @@
 /** Id rules of Zipkin's model: lowercase hex, shorter ids left-padded, all-zero ids refused. */
 
-const HEX = /^[0-9a-f]+$/;
+/**
+ * Scans an id: -1 when a character is not hex, else a bit set: 1 = has an uppercase digit,
+ * 2 = has a non-zero digit. One pass, no allocation: ids are checked on every ingested span.
+ */
+function scanHex(id: string): number {
+  let flags = 0;
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (c !== 48) flags |= 2;
+    } else if (c >= 97 && c <= 102) flags |= 2;
+    else if (c >= 65 && c <= 70) flags |= 3;
+    else return -1;
+  }
+  return flags;
+}
 
-/** The problem with a raw id, or undefined when it can be normalised. */
-function hexProblem(id: string, maxLength: number): string | undefined {
-  if (id.length === 0) return 'is empty';
-  if (id.length > maxLength) return `is longer than ${maxLength} hex digits`;
-  if (!HEX.test(id)) return 'is not lowercase hex';
-  return undefined;
+function normalizeHex(raw: string, maxLength: number): string | { error: string } {
+  if (raw.length === 0) return { error: 'is empty' };
+  if (raw.length > maxLength) return { error: `is longer than ${maxLength} hex digits` };
+  const flags = scanHex(raw);
+  if (flags < 0) return { error: 'is not hex' };
+  if ((flags & 2) === 0) return { error: 'is all zeros' };
+  return flags & 1 ? raw.toLowerCase() : raw;
 }
 
 /** 16 or 32 digits; a 32-digit id whose high half is zero becomes its 16-digit low half. */
 export function normalizeTraceId(raw: string): string | { error: string } {
-  const id = raw.toLowerCase();
-  const problem = hexProblem(id, 32);
-  if (problem) return { error: problem };
-  const padded = id.length <= 16 ? id.padStart(16, '0') : id.padStart(32, '0');
-  if (/^0+$/.test(padded)) return { error: 'is all zeros' };
-  return padded.length === 32 && padded.startsWith('0000000000000000') ? padded.slice(16) : padded;
+  const id = normalizeHex(raw, 32);
+  if (typeof id !== 'string') return id;
+  if (id.length === 16) return id;
+  if (id.length < 16) return id.padStart(16, '0');
+  const padded = id.length === 32 ? id : id.padStart(32, '0');
+  return padded.startsWith('0000000000000000') ? padded.slice(16) : padded;
 }
 
 /** 16 digits. */
 export function normalizeSpanId(raw: string): string | { error: string } {
-  const id = raw.toLowerCase();
-  const problem = hexProblem(id, 16);
-  if (problem) return { error: problem };
-  const padded = id.padStart(16, '0');
-  if (padded === '0000000000000000') return { error: 'is all zeros' };
-  return padded;
+  const id = normalizeHex(raw, 16);
+  if (typeof id !== 'string') return id;
+  return id.length === 16 ? id : id.padStart(16, '0');
+}
+
+/** Whether an id is made of zeros only ("0", "0000000000000000"): Zipkin's way to say none. */
+export function isZeroId(raw: string): boolean {
+  return raw.length > 0 && scanHex(raw) === 0;
 }
 
 const HEX_DIGITS = '0123456789abcdef';

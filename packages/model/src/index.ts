@@ -6,3 +6,4 @@ export * from './normalize.js';
 export * from './codec/zipkin-proto3.js';
 export * from './codec/zipkin-json.js';
 export * from './codec/otlp.js';
+export * from './dependencies.js';

@@ -13,7 +13,7 @@ test('trace ids: lowercased, padded to 16 or 32, high zeros dropped, all zeros r
   assert.equal(normalizeTraceId('1'.repeat(17)), '000000000000000' + '1'.repeat(17));
   assert.equal(normalizeTraceId('0000000000000000463ac35c9f6413ad'), '463ac35c9f6413ad');
   assert.deepEqual(normalizeTraceId('0'.repeat(32)), { error: 'is all zeros' });
-  assert.deepEqual(normalizeTraceId('x'), { error: 'is not lowercase hex' });
+  assert.deepEqual(normalizeTraceId('x'), { error: 'is not hex' });
   assert.deepEqual(normalizeTraceId('a'.repeat(33)), { error: 'is longer than 32 hex digits' });
   assert.equal(normalizeSpanId('F'), '000000000000000f');
   assert.deepEqual(normalizeSpanId('0'), { error: 'is all zeros' });
@@ -68,7 +68,13 @@ test('a span that is its own parent becomes a root; shared is dropped on a clien
 
 test('BlkKin fields: level, node, clock offset', () => {
   const span = normalizeSpan(
-    { ...base, level: 3, node: 'node-7', clockOffset: -1200, annotations: [{ timestamp: 5, value: 'x', level: 7 }] },
+    {
+      ...base,
+      level: 3,
+      node: 'node-7',
+      clockOffset: -1200,
+      annotations: [{ timestamp: 5, value: 'x', level: 7 }],
+    },
     0,
   );
   assert.equal(span.level, 3);
@@ -83,16 +89,22 @@ test('BlkKin fields: level, node, clock offset', () => {
 test('errors name the span and the field', () => {
   const cases: [unknown, RegExp][] = [
     [{ id: base.id }, /^spans\[0\]\.traceId is missing$/],
-    [{ ...base, id: 'zz' }, /^spans\[0\]\.id is not lowercase hex: "zz"$/],
+    [{ ...base, id: 'zz' }, /^spans\[0\]\.id is not hex: "zz"$/],
     [{ ...base, traceId: 7 }, /traceId must be a hex string, not a number/],
     [{ ...base, timestamp: -1 }, /timestamp must be a non-negative integer/],
     [{ ...base, duration: 1.5 }, /duration must be a non-negative integer/],
     [{ ...base, kind: 'server' }, /kind must be CLIENT, SERVER, PRODUCER or CONSUMER/],
     [{ ...base, localEndpoint: 'x' }, /localEndpoint must be an object/],
-    [{ ...base, remoteEndpoint: { port: 70000 } }, /remoteEndpoint\.port must be an integer 0–65535/],
+    [
+      { ...base, remoteEndpoint: { port: 70000 } },
+      /remoteEndpoint\.port must be an integer 0–65535/,
+    ],
     [{ ...base, localEndpoint: { ipv6: 'fe80::zz' } }, /localEndpoint\.ipv6 is not an IP address/],
     [{ ...base, annotations: [{ value: 'x' }] }, /annotations\[0\]\.timestamp is missing/],
-    [{ ...base, annotations: [{ timestamp: 1, value: '' }] }, /annotations\[0\]\.value is missing or empty/],
+    [
+      { ...base, annotations: [{ timestamp: 1, value: '' }] },
+      /annotations\[0\]\.value is missing or empty/,
+    ],
     [{ ...base, tags: { k: { nested: 1 } } }, /tags\["k"\] must be a string, not an object/],
     [{ ...base, tags: [] }, /tags must be an object, not an array/],
     [{ ...base, debug: 'yes' }, /debug must be a boolean/],
@@ -101,27 +113,50 @@ test('errors name the span and the field', () => {
     ['span', /spans\[0\] must be an object, not a string/],
   ];
   for (const [raw, message] of cases) {
-    assert.throws(() => normalizeSpan(raw, 0), (err: unknown) => {
-      assert.ok(err instanceof InvalidSpanError);
-      assert.match(err.message, message);
-      return true;
-    });
+    assert.throws(
+      () => normalizeSpan(raw, 0),
+      (err: unknown) => {
+        assert.ok(err instanceof InvalidSpanError);
+        assert.match(err.message, message);
+        return true;
+      },
+    );
   }
 });
 
 test('bounds: names, values, counts and batch size', () => {
-  const limits = { maxSpansPerBatch: 2, maxNameLength: 8, maxValueLength: 10, maxTagsPerSpan: 2, maxAnnotationsPerSpan: 1 };
+  const limits = {
+    maxSpansPerBatch: 2,
+    maxNameLength: 8,
+    maxValueLength: 10,
+    maxTagsPerSpan: 2,
+    maxAnnotationsPerSpan: 1,
+  };
   const tooLarge = (raw: unknown, message: RegExp) =>
-    assert.throws(() => normalizeSpans(raw, limits), (err: unknown) => {
-      assert.ok(err instanceof InvalidSpanError);
-      assert.equal(err.reason, 'too_large');
-      assert.match(err.message, message);
-      return true;
-    });
+    assert.throws(
+      () => normalizeSpans(raw, limits),
+      (err: unknown) => {
+        assert.ok(err instanceof InvalidSpanError);
+        assert.equal(err.reason, 'too_large');
+        assert.match(err.message, message);
+        return true;
+      },
+    );
   tooLarge([{ ...base, name: 'n'.repeat(9) }], /spans\[0\]\.name is longer than 8 characters/);
   tooLarge([{ ...base, tags: { k: 'v'.repeat(11) } }], /tags\["k"\] is longer than 10/);
   tooLarge([{ ...base, tags: { a: '1', b: '2', c: '3' } }], /tags has more than 2 entries/);
-  tooLarge([{ ...base, annotations: [{ timestamp: 1, value: 'a' }, { timestamp: 2, value: 'b' }] }], /annotations has more than 1/);
+  tooLarge(
+    [
+      {
+        ...base,
+        annotations: [
+          { timestamp: 1, value: 'a' },
+          { timestamp: 2, value: 'b' },
+        ],
+      },
+    ],
+    /annotations has more than 1/,
+  );
   tooLarge([base, base, base], /batch has 3 spans, more than the limit of 2/);
   assert.throws(() => normalizeSpans({}), /expected a JSON array of spans, not an object/);
   assert.equal(normalizeSpans([base, base], limits).length, 2);
