@@ -13,3 +13,4 @@ export type {
 } from './options.js';
 export { createTracer, Tracer, Span, NOOP_SPAN } from './tracer.js';
 export { agentSocketPath } from './transport.js';
+export * from './instrument/index.js';

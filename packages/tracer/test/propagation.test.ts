@@ -17,6 +17,7 @@ import {
   encodeBinaryContext,
   encodeBlkinTraceInfo,
   extract,
+  extractParent,
   extractSampling,
   formatB3Single,
   formatTraceparent,
@@ -25,6 +26,7 @@ import {
   normalizeTracestate,
   parseB3Single,
   parseTraceparent,
+  samplingContext,
   textFormat,
   toBlkinTraceInfo,
   w3c,
@@ -251,6 +253,24 @@ test('formats: both, lists, Headers, Map, and Node-style getHeader/setHeader car
   // Unknown names at call time never throw.
   assert.equal(extract({}, 'nope' as 'w3c'), undefined);
   inject(c, {}, 'nope' as 'w3c');
+});
+
+test('contexts without ids carry only the sampling decision', () => {
+  const unsampled = samplingContext(DENIED);
+  const headers: Record<string, string> = {};
+  inject(unsampled, headers, ['w3c', 'b3-single', 'b3-multi']);
+  assert.deepEqual(headers, { b3: '0', 'x-b3-sampled': '0' });
+  const debug: Record<string, string> = {};
+  inject(samplingContext(DEBUG), debug, ['b3-single', 'b3-multi']);
+  assert.deepEqual(debug, { b3: 'd', 'x-b3-flags': '1' });
+  const undecided: Record<string, string> = {};
+  inject(samplingContext(0), undecided, 'both');
+  assert.deepEqual(undecided, {});
+  assert.deepEqual(extractParent(headers, 'b3'), unsampled);
+  assert.deepEqual(extractParent({ 'x-b3-flags': '1' }, 'both'), samplingContext(DEBUG));
+  assert.equal(extractParent({}, 'both'), undefined);
+  const c = ctx(TRACE, SPAN);
+  assert.deepEqual(extractParent({ b3: formatB3Single(c) }, 'both'), c);
 });
 
 test('hostile carriers never throw', () => {

@@ -8,7 +8,9 @@
  *   X-B3-Sampled: 1 | 0 (true | false accepted)            X-B3-Flags: 1 (debug)
  *
  * Written: lowercase hex, the trace id as 16 digits when its high half is zero; debug as `d` /
- * `X-B3-Flags: 1` alone (debug implies accept); no sampling state when the context is undecided.
+ * `X-B3-Flags: 1` alone (debug implies accept); no sampling state when the context is undecided;
+ * only the sampling state (`b3: 0`, `X-B3-Sampled: 0`) for a context without ids (the tracer's
+ * unsampled new trace).
  * Read: the single header strictly (16 or 32 digits, 16 for span ids, as the specification says);
  * the multi headers leniently (1–32 and 1–16 hex digits, either case: older tracers drop leading
  * zeros); an unknown X-B3-Sampled value counts as no decision.
@@ -24,7 +26,7 @@ import {
   type HeaderSetter,
 } from './carrier.js';
 import type { TextFormat } from './format.js';
-import { isHex, isLowerHex, isZeros, wordAt, wordsAt } from './ids.js';
+import { hasIds, isHex, isLowerHex, isZeros, wordAt, wordsAt } from './ids.js';
 
 export const B3 = 'b3';
 export const X_B3_TRACE_ID = 'x-b3-traceid';
@@ -196,14 +198,22 @@ function guarded<T>(f: () => T): T | undefined {
 }
 
 function injectSingle(ctx: SpanContext, carrier: HeaderCarrier, setter: HeaderSetter): void {
-  setter.set(carrier, B3, formatB3Single(ctx));
+  if (hasIds(ctx)) setter.set(carrier, B3, formatB3Single(ctx));
+  else {
+    // No ids: the sampling decision alone (`b3: 0`), when there is one.
+    const state = samplingState(ctx.flags);
+    if (state !== '') setter.set(carrier, B3, state);
+  }
 }
 
 function injectMulti(ctx: SpanContext, carrier: HeaderCarrier, setter: HeaderSetter): void {
-  setter.set(carrier, X_B3_TRACE_ID, traceIdHex(ctx));
-  setter.set(carrier, X_B3_SPAN_ID, spanIdHex(ctx));
-  const parent = parentIdHex(ctx);
-  if (parent !== undefined) setter.set(carrier, X_B3_PARENT_SPAN_ID, parent);
+  // No ids: the sampling decision alone (X-B3-Sampled or X-B3-Flags), when there is one.
+  if (hasIds(ctx)) {
+    setter.set(carrier, X_B3_TRACE_ID, traceIdHex(ctx));
+    setter.set(carrier, X_B3_SPAN_ID, spanIdHex(ctx));
+    const parent = parentIdHex(ctx);
+    if (parent !== undefined) setter.set(carrier, X_B3_PARENT_SPAN_ID, parent);
+  }
   const state = samplingState(ctx.flags);
   if (state === 'd') setter.set(carrier, X_B3_FLAGS, '1');
   else if (state !== '') setter.set(carrier, X_B3_SAMPLED, state);

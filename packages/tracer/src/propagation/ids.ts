@@ -79,3 +79,11 @@ export function wordsAt(text: string, from: number, to: number, out: number[]): 
     out[w] = end > from ? wordAt(text, start, end) : 0;
   }
 }
+
+/**
+ * True when the context has a trace id and a span id. A context of zero ids (the tracer's shared
+ * span of an unsampled new trace) carries only a sampling decision.
+ */
+export function hasIds(ctx: SpanContext): boolean {
+  return (ctx.t0 | ctx.t1 | ctx.t2 | ctx.t3) !== 0 && (ctx.s0 | ctx.s1) !== 0;
+}

@@ -61,7 +61,7 @@ export {
   BLKIN_TRACE_INFO_LENGTH,
   type BlkinTraceInfo,
 } from './blkin.js';
-export { normalizeFlags } from './ids.js';
+export { hasIds, normalizeFlags } from './ids.js';
 
 /**
  * Header formats by name: 'w3c'; 'b3' (writes X-B3-*, reads b3 and X-B3-*); 'b3-single' (writes
@@ -175,4 +175,29 @@ export function extractSampling(
   getter?: HeaderGetter,
 ): number | undefined {
   return resolve(format)?.extractSampling?.(carrier, getter);
+}
+
+/**
+ * The parent for a local span started from a carrier: the extracted context; else, when the
+ * carrier holds only a sampling decision, a context of zero ids with that decision (the tracer
+ * starts a new trace that follows it); else undefined. Never throws.
+ *
+ *   tracer.startSpan('get', { kind: 'SERVER', parent: extractParent(req.headers, 'both') ?? null })
+ */
+export function extractParent(
+  carrier: HeaderCarrier,
+  format: FormatSpec = 'w3c',
+  getter?: HeaderGetter,
+): SpanContext | undefined {
+  const f = resolve(format);
+  if (f === undefined) return undefined;
+  const ctx = f.extract(carrier, getter);
+  if (ctx !== undefined) return ctx;
+  const flags = f.extractSampling?.(carrier, getter);
+  return flags === undefined ? undefined : samplingContext(flags);
+}
+
+/** A context of zero ids carrying only a sampling decision (TraceFlags). */
+export function samplingContext(flags: number): SpanContext {
+  return { t0: 0, t1: 0, t2: 0, t3: 0, s0: 0, s1: 0, p0: 0, p1: 0, flags };
 }

@@ -18,7 +18,7 @@ import {
   type HeaderSetter,
 } from './carrier.js';
 import type { TextFormat } from './format.js';
-import { isLowerHex, isZeros, wordAt } from './ids.js';
+import { hasIds, isLowerHex, isZeros, wordAt } from './ids.js';
 
 export const TRACEPARENT = 'traceparent';
 export const TRACESTATE = 'tracestate';
@@ -147,6 +147,8 @@ function injectW3C(
   setter: HeaderSetter = defaultSetter,
 ): void {
   try {
+    // A context without ids has nothing W3C can say (the format has no sampling-only form).
+    if (!hasIds(ctx)) return;
     setter.set(carrier, TRACEPARENT, formatTraceparent(ctx));
     const state = ctx.traceState;
     if (typeof state === 'string' && state.length > 0 && state.length <= TRACESTATE_MAX_INPUT)
