@@ -8,8 +8,8 @@ import { LiveHub } from './live/hub.js';
 import { liveRoutes } from './live/routes.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { BadRequest, zipkinApi } from './query/zipkin-api.js';
-import { DuckDbStore } from './store/duckdb.js';
 import { MemoryStore } from './store/memory.js';
+import { WorkerStore } from './store/worker-store.js';
 import type { Store } from './store/store.js';
 
 export type StorageOption = { kind: 'memory' } | { kind: 'duckdb'; dir: string };
@@ -56,8 +56,10 @@ export const DEFAULTS = {
 
 const DAY_MS = 86_400_000;
 
-async function openStore(storage: StorageOption): Promise<Store> {
-  return storage.kind === 'memory' ? new MemoryStore() : DuckDbStore.open(storage.dir);
+async function openStore(storage: StorageOption, limits: SpanLimits): Promise<Store> {
+  return storage.kind === 'memory'
+    ? new MemoryStore()
+    : WorkerStore.open({ dir: storage.dir, limits });
 }
 
 /** Starts blkkin serve: opens the store, replays the ingest log, and listens. */
@@ -67,7 +69,7 @@ export async function startServer(options: ServerOptions = {}): Promise<BlkkinSe
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULTS.maxBodyBytes;
   const metrics = createMetrics();
   const live = new LiveHub(metrics);
-  const store = await openStore(storage);
+  const store = await openStore(storage, limits);
 
   let log: IngestLog | undefined;
   let replay: Awaited<ReturnType<typeof IngestLog.open>>['pending'] = [];

@@ -1,6 +1,7 @@
 import type { Span, SpanLimits } from '@blkkin/model';
 import type { ServerMetrics } from '../metrics.js';
 import type { Store } from '../store/store.js';
+import type { EncodedBatch } from '../store/worker-store.js';
 import { FORMATS, isFormatCode, type FormatCode } from './formats.js';
 import type { IngestLog } from './log.js';
 
@@ -23,12 +24,25 @@ export interface PipelineOptions {
   onStoreError?: (err: Error) => void;
 }
 
+/** A store that decodes accepted payloads itself (off the main thread): see WorkerStore. */
+interface PayloadStore extends Store {
+  writePayloads(batches: readonly EncodedBatch[], mark?: { logSeq: number }): Promise<void>;
+}
+
+function takesPayloads(store: Store): store is PayloadStore {
+  return typeof (store as Partial<PayloadStore>).writePayloads === 'function';
+}
+
 interface Queued {
-  spans: readonly Span[];
+  count: number;
+  /** Kept only for stores that take spans: a payload store decodes `payload` itself. */
+  spans: readonly Span[] | undefined;
+  format: FormatCode;
+  payload: Buffer;
   /** Sequence number in the log; 0 without a log. */
   seq: number;
   /** Without a log, the accepting request waits for the store. */
-  done?: { resolve: () => void; reject: (err: Error) => void };
+  done: { resolve: () => void; reject: (err: Error) => void } | undefined;
 }
 
 const RETRY_MIN_MS = 100;
@@ -68,12 +82,14 @@ export class IngestPipeline {
   async accept(spans: readonly Span[], format: FormatCode, payload: Buffer): Promise<void> {
     if (!this.log) {
       await new Promise<void>((resolve, reject) => {
-        this.enqueue({ spans, seq: 0, done: { resolve, reject } });
+        this.enqueue(this.item(spans, format, payload, 0, { resolve, reject }));
       });
       this.options.onAccepted?.(spans);
       return;
     }
-    await this.log.append(format, payload, (seq) => this.enqueue({ spans, seq }));
+    await this.log.append(format, payload, (seq) =>
+      this.enqueue(this.item(spans, format, payload, seq)),
+    );
     this.options.onAccepted?.(spans);
   }
 
@@ -87,7 +103,7 @@ export class IngestPipeline {
       }
       try {
         const batch = FORMATS[record.format].decode(record.payload, this.options.limits);
-        this.enqueue({ spans: batch, seq: record.seq });
+        this.enqueue(this.item(batch, record.format, record.payload, record.seq));
         spans += batch.length;
       } catch {
         // It was valid when accepted; only a change of limits or codec can get here.
@@ -97,9 +113,20 @@ export class IngestPipeline {
     return spans;
   }
 
+  private item(
+    spans: readonly Span[],
+    format: FormatCode,
+    payload: Buffer,
+    seq: number,
+    done?: Queued['done'],
+  ): Queued {
+    const keep = takesPayloads(this.store) ? undefined : spans;
+    return { count: spans.length, spans: keep, format, payload, seq, done };
+  }
+
   private enqueue(item: Queued): void {
     this.queue.push(item);
-    this.queuedSpans += item.spans.length;
+    this.queuedSpans += item.count;
     this.metrics.queueSpans.set(this.queuedSpans);
     if (!this.writing) void this.drain();
   }
@@ -110,9 +137,9 @@ export class IngestPipeline {
     let spans = 0;
     while (this.queue.length > 0) {
       const next = this.queue[0]!;
-      if (taken.length > 0 && spans + next.spans.length > this.options.maxWriteSpans) break;
+      if (taken.length > 0 && spans + next.count > this.options.maxWriteSpans) break;
       taken.push(this.queue.shift()!);
-      spans += next.spans.length;
+      spans += next.count;
     }
     return taken;
   }
@@ -122,16 +149,23 @@ export class IngestPipeline {
     let retryMs = RETRY_MIN_MS;
     while (this.queue.length > 0) {
       const taken = this.take();
-      const spans = taken.length === 1 ? taken[0]!.spans : taken.flatMap((q) => q.spans);
+      let count = 0;
+      for (const q of taken) count += q.count;
       const lastSeq = taken[taken.length - 1]!.seq;
+      const mark = lastSeq > 0 ? { logSeq: lastSeq } : undefined;
       const stopTimer = this.metrics.storeWriteSeconds.startTimer();
       try {
-        await this.store.write(spans, lastSeq > 0 ? { logSeq: lastSeq } : undefined);
+        if (takesPayloads(this.store)) await this.store.writePayloads(taken, mark);
+        else
+          await this.store.write(
+            taken.flatMap((q) => q.spans ?? []),
+            mark,
+          );
         stopTimer();
         retryMs = RETRY_MIN_MS;
-        this.queuedSpans -= spans.length;
+        this.queuedSpans -= count;
         this.metrics.queueSpans.set(this.queuedSpans);
-        this.metrics.spansStored.inc(spans.length);
+        this.metrics.spansStored.inc(count);
         for (const q of taken) q.done?.resolve();
         if (this.log && lastSeq > 0) await this.log.release(lastSeq);
       } catch (err) {
@@ -140,7 +174,7 @@ export class IngestPipeline {
         this.options.onStoreError?.(error);
         if (!this.log) {
           // Nothing durable holds these spans: the waiting requests fail, and clients retry.
-          this.queuedSpans -= spans.length;
+          this.queuedSpans -= count;
           this.metrics.queueSpans.set(this.queuedSpans);
           for (const q of taken) q.done?.reject(error);
           continue;

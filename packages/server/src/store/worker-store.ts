@@ -1,0 +1,170 @@
+import type { DependencyLink, Span, SpanLimits } from '@blkkin/model';
+import { Worker } from 'node:worker_threads';
+import type { FormatCode } from '../ingest/formats.js';
+import type { Store, TraceQuery, WriteMark } from './store.js';
+
+/**
+ * The DuckDB store, run in a worker thread so that storing (decoding batches again, building
+ * DuckDB's column chunks, committing) uses the second core while the main thread answers HTTP
+ * and validates. Ingest hands it the accepted payloads as they are (the same bytes the ingest log
+ * keeps), so no span objects cross threads on the write path; reads come back as spans.
+ *
+ * If the worker dies, the next call starts a new one; what it was writing is still in the ingest
+ * log, and the pipeline retries it.
+ */
+
+export interface EncodedBatch {
+  format: FormatCode;
+  payload: Buffer;
+}
+
+type Method = Exclude<keyof Store, 'kind' | 'location'> | 'writePayloads';
+
+interface Reply {
+  id: number;
+  result?: unknown;
+  error?: string;
+}
+
+export interface WorkerStoreOptions {
+  dir: string;
+  limits: SpanLimits;
+}
+
+export class WorkerStore implements Store {
+  readonly kind = 'duckdb';
+  readonly location: string;
+  private worker: Worker | undefined;
+  private ready: Promise<Worker> | undefined;
+  private nextId = 1;
+  private pending = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: Error) => void }
+  >();
+  private closing = false;
+
+  private constructor(
+    private readonly options: WorkerStoreOptions,
+    location: string,
+  ) {
+    this.location = location;
+  }
+
+  static async open(options: WorkerStoreOptions): Promise<WorkerStore> {
+    const store = new WorkerStore(options, '');
+    const location = (await store.call('location', [])) as string;
+    (store as { location: string }).location = location;
+    return store;
+  }
+
+  private start(): Promise<Worker> {
+    this.ready ??= new Promise<Worker>((resolve, reject) => {
+      const worker = new Worker(new URL('./store-worker.js', import.meta.url), {
+        workerData: { dir: this.options.dir, limits: this.options.limits },
+      });
+      const fail = (err: Error) => {
+        if (this.worker === worker || this.worker === undefined) {
+          this.worker = undefined;
+          this.ready = undefined;
+        }
+        for (const { reject: rejectCall } of this.pending.values()) rejectCall(err);
+        this.pending.clear();
+        reject(err);
+      };
+      worker.on('message', (message: Reply | { ready: true }) => {
+        if ('ready' in message) {
+          this.worker = worker;
+          resolve(worker);
+          return;
+        }
+        const call = this.pending.get(message.id);
+        if (!call) return;
+        this.pending.delete(message.id);
+        if (message.error !== undefined) call.reject(new Error(message.error));
+        else call.resolve(message.result);
+      });
+      worker.on('error', (err) => fail(err));
+      worker.on('exit', (code) => {
+        if (!this.closing)
+          fail(new Error(`the store worker exited (code ${code}); it restarts on the next call`));
+      });
+    });
+    return this.ready;
+  }
+
+  private async call(
+    method: Method | 'location',
+    args: unknown[],
+    transfer: ArrayBuffer[] = [],
+  ): Promise<unknown> {
+    const worker = await this.start();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      worker.postMessage({ id, method, args }, transfer);
+    });
+  }
+
+  /** Stores accepted payloads (decoded again in the worker), with the log mark, in one transaction. */
+  async writePayloads(batches: readonly EncodedBatch[], mark?: WriteMark): Promise<void> {
+    // Copies: a request body may share its ArrayBuffer with Node's pool.
+    const items = batches.map((b) => ({ format: b.format, payload: new Uint8Array(b.payload) }));
+    await this.call(
+      'writePayloads',
+      [items, mark],
+      items.map((i) => i.payload.buffer as ArrayBuffer),
+    );
+  }
+
+  async write(spans: readonly Span[], mark?: WriteMark): Promise<void> {
+    await this.call('write', [spans, mark]);
+  }
+  async lastMark(): Promise<WriteMark> {
+    return (await this.call('lastMark', [])) as WriteMark;
+  }
+  async getTrace(traceId: string): Promise<Span[]> {
+    return (await this.call('getTrace', [traceId])) as Span[];
+  }
+  async getTraces(traceIds: readonly string[]): Promise<Span[][]> {
+    return (await this.call('getTraces', [traceIds])) as Span[][];
+  }
+  async findTraces(query: TraceQuery): Promise<Span[][]> {
+    return (await this.call('findTraces', [query])) as Span[][];
+  }
+  async getServiceNames(): Promise<string[]> {
+    return (await this.call('getServiceNames', [])) as string[];
+  }
+  async getRemoteServiceNames(serviceName: string): Promise<string[]> {
+    return (await this.call('getRemoteServiceNames', [serviceName])) as string[];
+  }
+  async getSpanNames(serviceName: string): Promise<string[]> {
+    return (await this.call('getSpanNames', [serviceName])) as string[];
+  }
+  async getTagValues(key: string): Promise<string[]> {
+    return (await this.call('getTagValues', [key])) as string[];
+  }
+  async getTagKeys(): Promise<string[]> {
+    return (await this.call('getTagKeys', [])) as string[];
+  }
+  async getDependencies(endTs: number, lookback: number): Promise<DependencyLink[]> {
+    return (await this.call('getDependencies', [endTs, lookback])) as DependencyLink[];
+  }
+  async deleteDaysBefore(beforeMicros: number): Promise<number> {
+    return (await this.call('deleteDaysBefore', [beforeMicros])) as number;
+  }
+  async countSpans(): Promise<number> {
+    return (await this.call('countSpans', [])) as number;
+  }
+
+  async close(): Promise<void> {
+    if (!this.worker && !this.ready) return;
+    try {
+      await this.call('close', []);
+    } finally {
+      this.closing = true;
+      await this.worker?.terminate();
+      this.worker = undefined;
+      this.ready = undefined;
+    }
+  }
+}
