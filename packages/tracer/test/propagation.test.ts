@@ -33,6 +33,9 @@ import {
   writeBinaryContext,
   writeBlkinTraceInfo,
 } from '../src/propagation/index.js';
+import { createTracer } from '../src/tracer.js';
+import { Levels } from '../src/levels.js';
+import type { ExportedSpan } from '../src/options.js';
 
 const SAMPLED = TraceFlags.SAMPLED | TraceFlags.DECIDED;
 const DENIED = TraceFlags.DECIDED;
@@ -386,4 +389,48 @@ test('blkin trace info: 24 big-endian bytes, signed int64 view, 128-bit trace id
     ),
     undefined,
   );
+});
+
+// ----- With the tracer: what a receiver starts from an extracted context is a child.
+
+test('with a real tracer: every format makes the receiver a child of the sender', async () => {
+  const spans: ExportedSpan[] = [];
+  const tracer = createTracer({
+    service: 'propagation',
+    exporter: { type: 'custom', export: (batch) => void spans.push(...batch) },
+    flushOnExit: false,
+  });
+  try {
+    const sender = tracer.startSpan('send', { kind: 'PRODUCER', level: Levels.notice });
+    const frame = Buffer.alloc(4 + BINARY_CONTEXT_LENGTH);
+    writeBinaryContext(sender.context, frame, 4, Levels.notice);
+    const fromBinary = decodeBinaryContext(frame, 4);
+    const headers: Record<string, string> = {};
+    inject(sender.context, headers, 'both');
+    const parents = [
+      fromBinary,
+      decodeBlkinTraceInfo(encodeBlkinTraceInfo(sender.context)),
+      extractParent(headers, 'w3c'),
+      extractParent(headers, 'b3'),
+    ];
+    for (const [i, parent] of parents.entries()) {
+      assert.ok(parent);
+      tracer
+        .startSpan(`receive ${i}`, { kind: 'CONSUMER', parent, level: fromBinary?.level })
+        .end();
+    }
+    sender.end();
+    await tracer.flush();
+    const send = spans.find((s) => s.name === 'send')!;
+    assert.equal(spans.length, 5);
+    for (let i = 0; i < 4; i++) {
+      const r = spans.find((s) => s.name === `receive ${i}`)!;
+      assert.equal(r.parentId, send.id);
+      // BlkKin's form keeps only the low 64 bits of the trace id.
+      assert.equal(r.traceId, i === 1 ? send.traceId.slice(-16) : send.traceId);
+      assert.equal(r.level, Levels.notice);
+    }
+  } finally {
+    await tracer.close();
+  }
 });

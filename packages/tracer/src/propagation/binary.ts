@@ -13,6 +13,7 @@
  * Decoding never throws: anything that is not a valid version-0 context gives undefined.
  */
 import { TraceFlags, type SpanContext } from '../context.js';
+import type { Level } from '../levels.js';
 import { normalizeFlags } from './ids.js';
 
 export const BINARY_CONTEXT_VERSION = 0;
@@ -23,7 +24,7 @@ const LEVEL_SHIFT = 3;
 const LEVEL_PRESENT = 0x40;
 
 /** A context read from the binary form, with the severity level when the sender gave one. */
-export type BinaryContext = SpanContext & { readonly level?: number };
+export type BinaryContext = SpanContext & { readonly level?: Level };
 
 function writeWord(out: Uint8Array, at: number, word: number): void {
   out[at] = word >>> 24;
@@ -91,5 +92,5 @@ export function decodeBinaryContext(bytes: Uint8Array, offset = 0): BinaryContex
   const f = bytes[offset + 25]!;
   const flags = normalizeFlags(f & FLAG_DECISION);
   const ctx = { t0, t1, t2, t3, s0, s1, p0: 0, p1: 0, flags };
-  return f & LEVEL_PRESENT ? { ...ctx, level: (f >>> LEVEL_SHIFT) & 7 } : ctx;
+  return f & LEVEL_PRESENT ? { ...ctx, level: ((f >>> LEVEL_SHIFT) & 7) as Level } : ctx;
 }
