@@ -40,7 +40,7 @@ export class AssembledSpan {
   kind: number;
   level: number;
   debug: boolean;
-  /** performance.now() of the producer */
+  /** Event clock of the producer (ms, see ring.ts) */
   start: number;
   end = 0;
   /** Triples: time, level, string id. */

@@ -126,7 +126,7 @@ export interface ExportedSpan {
 }
 
 export interface TracerStats {
-  /** Spans recorded (started on the hot path, sampled and at or above the threshold). */
+  /** Spans recorded (sampled, at or above the threshold, their start written to the ring). */
   spansRecorded: number;
   /** Events written into the ring (span starts, annotations, tags, ends, remote endpoints). */
   eventsRecorded: number;
@@ -137,6 +137,8 @@ export interface TracerStats {
   dropped: {
     /** Events not recorded because the ring was full. */
     ringFull: number;
+    /** Spans not recorded at all because the ring was full when they started (in ringFull too). */
+    ringFullSpans: number;
     /** Spans started and not ended within maxSpanAge, or whose events were lost. */
     unfinished: number;
     /** Spans of batches that could not be sent (queue full, collector away). */

@@ -143,6 +143,7 @@ class WorkerPipeline implements Pipeline {
   private nextId = 0;
   private readonly waiting = new Map<number, () => void>();
   private dead = false;
+  private readonly timer: ReturnType<typeof setInterval>;
   onClose: () => void = () => {};
 
   constructor(
@@ -172,6 +173,9 @@ class WorkerPipeline implements Pipeline {
     };
     this.worker.on('error', fail);
     this.worker.on('exit', fail);
+    // The producer publishes in batches: make the tail visible to the worker regularly.
+    this.timer = setInterval(() => host._publish(), Math.max(10, interval >> 1));
+    this.timer.unref();
   }
 
   hasWork(): boolean {
@@ -201,6 +205,7 @@ class WorkerPipeline implements Pipeline {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.timer);
     this.onClose();
     await this.request('close');
     await this.worker.terminate();

@@ -24,8 +24,8 @@
  *   END      [hdr, seq, time f64]                                                      4 words
  *   REMOTE   [hdr, seq, service, ip, port, 0]   service/ip NONE when absent            6 words
  *
- * seq numbers a tracer's spans (modulo 2^32); time is performance.now() of the producing thread,
- * whose performance.timeOrigin is in F64_TIME_ORIGIN.
+ * seq numbers a tracer's spans (modulo 2^32); time is milliseconds on the monotonic clock of
+ * process.hrtime(); F64_TIME_ORIGIN holds the epoch milliseconds of that clock's zero.
  */
 
 export const CTRL_WRITE = 0;
@@ -95,6 +95,13 @@ export interface RingViews {
   mask: number;
 }
 
+/** Epoch milliseconds of process.hrtime()'s zero (anchored once: the event clock stays monotonic). */
+export function clockOrigin(): number {
+  const h = process.hrtime();
+  const epoch = performance.timeOrigin + performance.now();
+  return epoch - (h[0] * 1e3 + h[1] / 1e6);
+}
+
 /** Ring sizes are powers of two between 4 KiB and 256 MiB. */
 export function ringWords(bytes: number): number {
   const want = Math.max(4096, Math.min(256 * 1024 * 1024, Math.floor(bytes))) / 4;
@@ -109,7 +116,7 @@ export function createRing(bufferBytes: number): RingViews {
   const views = ringViews(sab);
   views.ctrl[CTRL_MAGIC] = RING_MAGIC;
   views.ctrl[CTRL_SIZE] = size;
-  views.f64[F64_TIME_ORIGIN] = performance.timeOrigin;
+  views.f64[F64_TIME_ORIGIN] = clockOrigin();
   return views;
 }
 
