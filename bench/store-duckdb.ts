@@ -32,6 +32,7 @@ export interface BenchStoreOptions {
   log?: (line: string) => void;
 }
 
+const LOWER = new Set(['mapper', 'rados', 'osd']);
 const SERVICES = ['frontend', 'gateway', 'volume', 'mapper', 'rados', 'osd'] as const;
 type Service = (typeof SERVICES)[number];
 const NAMES: Record<Service, string[]> = {
@@ -209,13 +210,27 @@ export async function benchStore(opts: BenchStoreOptions = {}): Promise<Record<s
     let traces = 0;
     let clock = startMicros;
     let logSeq = 0;
+    // As with agents on several nodes, a trace's spans arrive in two writes: those of the upper
+    // layers in one, those of the lower layers (mapper, rados, osd) in the next.
+    let deferred: Span[] = [];
     while (written < total) {
-      const batch: Span[] = [];
-      while (batch.length < batchSize && written + batch.length < total) {
+      const batch: Span[] = deferred;
+      deferred = [];
+      while (
+        batch.length + deferred.length < batchSize &&
+        written + batch.length + deferred.length < total
+      ) {
         const trace = generator.trace(clock);
         if (traces++ % 20 === 0) sample.push({ traceId: trace[0]!.traceId, timestamp: clock });
-        batch.push(...trace);
+        for (const span of trace) {
+          if (LOWER.has(span.localEndpoint!.serviceName!)) deferred.push(span);
+          else batch.push(span);
+        }
         clock += spacing;
+      }
+      if (written + batch.length + deferred.length >= total) {
+        batch.push(...deferred);
+        deferred = [];
       }
       const start = performance.now();
       await store.write(batch, { logSeq: ++logSeq });

@@ -2,6 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { linkDependencies, type Span, type SpanKind } from '@blkkin/model';
 import type { Store, TraceQuery } from '../src/store/store.js';
+import {
+  compareTracesNewestFirst,
+  matchesTraceQuery,
+  sortTrace,
+  traceTimestamp,
+} from '../src/store/trace-query.js';
 
 /**
  * What every Store must do, with Zipkin's semantics (zipkin2 InMemoryStorage, QueryRequest#test,
@@ -517,6 +523,62 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
           t2,
           t1,
         ]);
+      }));
+
+    test('findTraces over many traces: the newest matches, dense or sparse', () =>
+      withStore(async (store) => {
+        const traces = randomTraces(5, 1500, at(-3_000_000));
+        const flat = traces.flat();
+        for (let i = 0; i < flat.length; i += 1000) await store.write(flat.slice(i, i + 1000));
+        const byId = new Map<string, Span[]>();
+        for (const span of flat) byId.set(span.traceId, [...(byId.get(span.traceId) ?? []), span]);
+        const all = [...byId.values()].map((spans) => sortTrace(spans));
+        const queries: Partial<TraceQuery>[] = [
+          { limit: 5 },
+          { serviceName: 'api', limit: 5 },
+          { annotationQuery: { error: '' }, limit: 5 },
+          { serviceName: 'queue', annotationQuery: { error: 'failed' }, limit: 20 },
+          { serviceName: 'db', minDuration: 95, limit: 7 },
+          { remoteServiceName: 'mysql', spanName: 'query', limit: 3 },
+          { serviceName: 'cache', spanName: 'serve', remoteServiceName: 'kafka', limit: 4 },
+          { spanName: 'nothing-has-this-name', limit: 5 },
+          // Sparse matches: a store that searches the newest traces first must go further back.
+          {
+            serviceName: 'auth',
+            annotationQuery: { error: 'failed' },
+            spanName: 'serve',
+            limit: 6,
+          },
+          {
+            serviceName: 'web',
+            spanName: 'query',
+            remoteServiceName: 'redis',
+            annotationQuery: { error: 'failed' },
+            limit: 10,
+          },
+          { serviceName: 'mysql', limit: 2 },
+          {
+            remoteServiceName: 'redis',
+            serviceName: 'queue',
+            annotationQuery: { error: '' },
+            limit: 12,
+          },
+          { endTs: NOON_MS - 2_000_000, lookback: 200_000, serviceName: 'web', limit: 3 },
+        ];
+        for (const q of queries) {
+          const full = query(q);
+          const expected = all
+            .filter((spans) => matchesTraceQuery(full, spans))
+            .map((spans) => ({
+              traceId: spans[0]!.traceId,
+              timestamp: traceTimestamp(spans)!,
+              spans,
+            }))
+            .sort(compareTracesNewestFirst)
+            .slice(0, full.limit)
+            .map((t) => t.spans);
+          assert.deepEqual(await store.findTraces(full), expected, JSON.stringify(q));
+        }
       }));
 
     test('service, remote service, span names, tag keys and values: sorted and distinct', () =>

@@ -13,7 +13,7 @@ import {
 import duckdb from '@duckdb/node-bindings';
 import type { DependencyLink, Level, Span, SpanKind } from '@blkkin/model';
 import type { Store, TraceQuery, WriteMark } from './store.js';
-import { queryWindow, sortTrace, utcDayStart } from './trace-query.js';
+import { compareTracesNewestFirst, queryWindow, sortTrace, utcDayStart } from './trace-query.js';
 
 /**
  * The embedded store: one DuckDB file, `<dir>/blkkin.duckdb`.
@@ -74,7 +74,8 @@ const SCHEMA = [
     clock_offset BIGINT NOT NULL,
     tags VARCHAR NOT NULL,
     tkeys UINTEGER NOT NULL,
-    ann VARCHAR NOT NULL)`,
+    ann VARCHAR NOT NULL,
+    tsig UINTEGER NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS traces (
     seq UINTEGER NOT NULL,
     trace_hi UBIGINT NOT NULL,
@@ -110,6 +111,7 @@ const SPAN_COLS: Col[] = [
   'str', // tags
   'u32', // tkeys
   'str', // ann
+  'u32', // tsig
 ];
 const TRACE_COLS: Col[] = ['u32', 'i64', 'i64', 'i64', 'i64', 'i64', 'i64', 'i64', 'str'];
 const WIDTH: Record<Col, number> = { u16: 2, u32: 4, i64: 8, str: 0 };
@@ -237,7 +239,27 @@ function traceKey(traceId: string): { hi: string; lo: string } {
 }
 
 const SPAN_SELECT =
-  'trace_hi, trace_lo, ts, id, parent_id, flags, duration, name, lsvc, lip, lport, rsvc, rip, rport, node, clock_offset, tags, ann';
+  's.trace_hi, s.trace_lo, s.ts, s.id, s.parent_id, s.flags, s.duration, s.name, s.lsvc, s.lip, s.lport, s.rsvc, s.rip, s.rport, s.node, s.clock_offset, s.tags, s.ann';
+
+/** FNV-1a of a string, 32 bits. */
+function fnv1a(text: string, seed: number): number {
+  let hash = 0x811c9dc5 ^ seed;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 16777619);
+  return hash >>> 0;
+}
+
+// `tsig`, a 32-bit signature of a span's tags and annotation values: one bit per tag (key code
+// and value) and per annotation value. A search for a tag or an annotation first tests the bit,
+// which is cheap, and reads the strings of about one span in six only.
+const tagBit = (code: number, value: string) => (1 << (fnv1a(value, code) >>> 27)) >>> 0;
+const annotationBit = (value: string) => (1 << (fnv1a(value, 0x5bd1e995) >>> 27)) >>> 0;
+
+/** A write, encoded: chunks of `spans` and of `traces`, and the k range of the latter. */
+interface Encoded {
+  spans: ChunkBuilder[];
+  traces: ChunkBuilder[];
+  k: { rows: number; minK: number; maxK: number };
+}
 
 /** Interned sets of tag keys (`tkeys`) are strings of key codes after this mark: ",3,17,". */
 const KEYSET = '\x04';
@@ -255,6 +277,8 @@ export class DuckDbStore implements Store {
   private readonly codes = new Map<string, number>();
   private readonly values: string[] = [''];
   private nextSeq = 0;
+  /** Rows of `traces` with a k, and the range of k: to guess where the newest traces start. */
+  private kStats = { rows: 0, minK: 0, maxK: 0 };
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
   private reader = 0;
@@ -301,6 +325,7 @@ export class DuckDbStore implements Store {
       this.codes.set(value as string, Number(code));
       this.values[Number(code)] = value as string;
     }
+    await this.loadKStats(this.writer);
     for (const [table, types] of [
       ['spans', this.spanTypes],
       ['traces', this.traceTypes],
@@ -309,6 +334,14 @@ export class DuckDbStore implements Store {
       for (let i = 0; i < appender.columnCount; i++) types.push(appender.columnType(i));
       appender.closeSync();
     }
+  }
+
+  private async loadKStats(connection: DuckDBConnection): Promise<void> {
+    const [row] = await this.rows(
+      connection,
+      'SELECT count(*), coalesce(min(k), 0), coalesce(max(k), 0) FROM traces WHERE k > 0',
+    );
+    this.kStats = { rows: Number(row![0]), minK: Number(row![1]), maxK: Number(row![2]) };
   }
 
   // ---- writing -------------------------------------------------------------------------------
@@ -328,7 +361,7 @@ export class DuckDbStore implements Store {
   private async doWrite(spans: readonly Span[], mark: WriteMark | undefined): Promise<void> {
     const firstNewCode = this.values.length;
     const seq = this.nextSeq;
-    let chunks: { spans: ChunkBuilder[]; traces: ChunkBuilder[] };
+    let chunks: Encoded;
     try {
       chunks = this.encode(spans, seq);
     } catch (error) {
@@ -363,6 +396,13 @@ export class DuckDbStore implements Store {
       throw error;
     }
     if (spans.length > 0) this.nextSeq = seq + 1;
+    const k = chunks.k;
+    if (k.rows > 0) {
+      const stats = this.kStats;
+      stats.minK = stats.rows === 0 ? k.minK : Math.min(stats.minK, k.minK);
+      stats.maxK = stats.rows === 0 ? k.maxK : Math.max(stats.maxK, k.maxK);
+      stats.rows += k.rows;
+    }
   }
 
   private code(value: string | undefined): number {
@@ -387,10 +427,8 @@ export class DuckDbStore implements Store {
   }
 
   /** Spans into chunks, grouped by trace, and one summary row per trace. */
-  private encode(
-    spans: readonly Span[],
-    seq: number,
-  ): { spans: ChunkBuilder[]; traces: ChunkBuilder[] } {
+  private encode(spans: readonly Span[], seq: number): Encoded {
+    const kStats = { rows: 0, minK: 0, maxK: 0 };
     const byTrace = new Map<string, Span[]>();
     for (const span of spans) {
       const group = byTrace.get(span.traceId);
@@ -466,13 +504,16 @@ export class DuckDbStore implements Store {
         b.i64(16, r, s.clockOffset ?? 0);
         let encodedTags = '';
         let keys = KEYSET;
+        let signature = 0;
         if (tags !== undefined) {
           encodedTags = '\x01';
           keys += ',';
           for (const key in tags) {
             const code = this.code(key);
-            encodedTags += `${code}\x02${escape(tags[key]!)}\x01`;
+            const value = tags[key]!;
+            encodedTags += `${code}\x02${escape(value)}\x01`;
             keys += `${code},`;
+            signature |= tagBit(code, value);
           }
         }
         b.strs[17]![r] = encodedTags;
@@ -483,9 +524,11 @@ export class DuckDbStore implements Store {
           for (const a of s.annotations) {
             const level = a.level === undefined ? '' : `:${a.level}`;
             annotations += `${a.timestamp - ts}${level}\x02${escape(a.value)}\x01`;
+            signature |= annotationBit(a.value);
           }
         }
         b.strs[19]![r] = annotations;
+        u32[20]![r] = signature;
       }
       if (t.rows === CHUNK) {
         traceChunks.push(t);
@@ -496,7 +539,13 @@ export class DuckDbStore implements Store {
       if (long) t.hex(1, r, traceId);
       else t.zero64(1, r);
       t.hex(2, r, traceId, long ? 16 : 0);
-      t.i64(3, r, rootTs || tsMin);
+      const k = rootTs || tsMin;
+      t.i64(3, r, k);
+      if (k > 0) {
+        kStats.minK = kStats.rows === 0 ? k : Math.min(kStats.minK, k);
+        kStats.maxK = Math.max(kStats.maxK, k);
+        kStats.rows++;
+      }
       t.i64(4, r, rootTs);
       t.i64(5, r, tsMin);
       t.i64(6, r, tMin);
@@ -505,7 +554,7 @@ export class DuckDbStore implements Store {
     }
     spanChunks.push(b);
     traceChunks.push(t);
-    return { spans: spanChunks, traces: traceChunks };
+    return { spans: spanChunks, traces: traceChunks, k: kStats };
   }
 
   async lastMark(): Promise<WriteMark> {
@@ -536,7 +585,8 @@ export class DuckDbStore implements Store {
     return n === 0 ? undefined : this.values[n];
   }
 
-  private toSpan(row: DuckDBValue[]): Span {
+  /** A span from the SPAN_SELECT columns of a row, starting at column `at`. */
+  private toSpan(row: DuckDBValue[], at = 0): Span {
     const [
       hi,
       lo,
@@ -556,7 +606,7 @@ export class DuckDbStore implements Store {
       offset,
       tags,
       ann,
-    ] = row;
+    ] = at === 0 ? row : row.slice(at);
     const span: Span = {
       traceId:
         (hi as bigint) === 0n ? hex16(lo as bigint) : hex16(hi as bigint) + hex16(lo as bigint),
@@ -630,69 +680,59 @@ export class DuckDbStore implements Store {
   }
 
   /**
-   * The spans of these traces, given the writes (seqs) that hold them; keyed by trace id, each
-   * in store order.
+   * Runs a query whose rows are `t` (a number for the trace, or null) then the span columns, and
+   * groups the spans by trace: each trace sorted (see sortTrace), with its `t`.
    */
-  private async fetch(
-    traces: { hi: string; lo: string; seqs: number[] }[],
-  ): Promise<Map<string, Span[]>> {
-    const out = new Map<string, Span[]>();
-    if (traces.length === 0) return out;
-    const wanted = new Set(traces.map((t) => `${t.hi}:${t.lo}`));
-    const seqs = [...new Set(traces.flatMap((t) => t.seqs))].sort((a, b) => a - b);
-    const los = [...new Set(traces.map((t) => t.lo))];
-    const rows = await this.read(
-      `SELECT ${SPAN_SELECT} FROM spans
-       WHERE seq BETWEEN ${seqs[0]} AND ${seqs[seqs.length - 1]} AND seq IN (${seqs.join(',')})
-         AND trace_lo IN (${los.join(',')})`,
-    );
-    for (const row of rows) {
-      if (!wanted.has(`${String(row[0])}:${String(row[1])}`)) continue;
-      const span = this.toSpan(row);
+  private async spansByTrace(
+    sql: string,
+    params?: DuckDBValue[],
+  ): Promise<Map<string, { t: number; spans: Span[] }>> {
+    const out = new Map<string, { t: number; spans: Span[] }>();
+    for (const row of await this.read(sql, params)) {
+      const span = this.toSpan(row, 1);
       const trace = out.get(span.traceId);
-      if (trace) trace.push(span);
-      else out.set(span.traceId, [span]);
+      if (trace) trace.spans.push(span);
+      else out.set(span.traceId, { t: Number(row[0] ?? 0), spans: [span] });
     }
-    for (const spans of out.values()) sortTrace(spans);
+    for (const trace of out.values()) sortTrace(trace.spans);
     return out;
   }
 
-  /** The writes (seqs) holding each of these traces, among those that exist. */
-  private async locate(
-    traceIds: readonly string[],
-  ): Promise<{ hi: string; lo: string; seqs: number[]; id: string }[]> {
-    const valid = [...new Set(traceIds)].filter((id) => VALID_TRACE_ID.test(id));
-    if (valid.length === 0) return [];
-    const keys = new Map(valid.map((id) => [id, traceKey(id)]));
-    const byKey = new Map([...keys].map(([id, k]) => [`${k.hi}:${k.lo}`, id]));
-    const los = [...new Set([...keys.values()].map((k) => k.lo))];
-    const rows = await this.read(
-      `SELECT trace_hi, trace_lo, list(DISTINCT seq) FROM traces WHERE trace_lo IN (${los.join(',')}) GROUP BY ALL`,
+  /** The spans of these (valid) trace ids: rows of `traces` say which writes hold them. */
+  private async fetchTraces(traceIds: readonly string[]): Promise<Map<string, Span[]>> {
+    const ids = [...new Set(traceIds)].filter((id) => VALID_TRACE_ID.test(id));
+    if (ids.length === 0) return new Map();
+    const wanted = ids
+      .map((id) => {
+        const { hi, lo } = traceKey(id);
+        return `(trace_lo = ${lo} AND trace_hi = ${hi})`;
+      })
+      .join(' OR ');
+    const traces = await this.spansByTrace(
+      `WITH w AS (SELECT seq, trace_hi, trace_lo FROM traces WHERE ${wanted})
+       SELECT NULL, ${SPAN_SELECT} FROM spans s
+       JOIN w ON s.seq = w.seq AND s.trace_hi = w.trace_hi AND s.trace_lo = w.trace_lo`,
     );
-    const found = new Map<string, { hi: string; lo: string; seqs: number[]; id: string }>();
-    for (const [hi, lo, seqs] of rows) {
-      const id = byKey.get(`${String(hi)}:${String(lo)}`);
-      if (id === undefined) continue;
-      found.set(id, { hi: String(hi), lo: String(lo), id, seqs: listOfNumbers(seqs!) });
-    }
-    return valid.flatMap((id) => found.get(id) ?? []);
+    return new Map([...traces].map(([id, t]) => [id, t.spans]));
   }
 
   async getTrace(traceId: string): Promise<Span[]> {
-    const located = await this.locate([traceId]);
-    const spans = await this.fetch(located);
-    return spans.get(traceId) ?? [];
+    return (await this.fetchTraces([traceId])).get(traceId) ?? [];
   }
 
   async getTraces(traceIds: readonly string[]): Promise<Span[][]> {
-    const located = await this.locate(traceIds);
-    const spans = await this.fetch(located);
-    return located.flatMap((t) => {
-      const trace = spans.get(t.id);
+    const found = await this.fetchTraces(traceIds);
+    return [...new Set(traceIds)].flatMap((id) => {
+      const trace = found.get(id);
       return trace ? [trace] : [];
     });
   }
 
+  /**
+   * One query: the traces whose timestamp is in the window (from `traces`: every such trace has
+   * a row whose `k` is its timestamp), those with the service, those whose spans meet the
+   * conditions (reading only the writes that hold them), the newest `limit`, and their spans.
+   */
   async findTraces(query: TraceQuery): Promise<Span[][]> {
     const { from, to } = queryWindow(query.endTs, query.lookback);
     let service = 0;
@@ -721,14 +761,16 @@ export class DuckDbStore implements Store {
     }
     for (const [key, value] of Object.entries(query.annotationQuery ?? {})) {
       const code = this.codes.get(key);
+      const keysets = code === undefined ? [] : this.keysetsWith(code);
       if (value !== '') {
-        if (code === undefined) return [];
+        if (keysets.length === 0) return [];
         params.push(`\x01${code}\x02${escape(value)}\x01`);
-        conditions.push(`contains(tags, $${params.length})`);
+        conditions.push(
+          `((tsig & ${tagBit(code!, value)}) <> 0 AND tkeys IN (${keysets.join(',')}) AND contains(tags, $${params.length}))`,
+        );
       } else {
         params.push(`\x02${escape(key)}\x01`);
-        const inAnnotations = `contains(ann, $${params.length})`;
-        const keysets = code === undefined ? [] : this.keysetsWith(code);
+        const inAnnotations = `((tsig & ${annotationBit(key)}) <> 0 AND contains(ann, $${params.length}))`;
         conditions.push(
           keysets.length === 0
             ? inAnnotations
@@ -736,53 +778,78 @@ export class DuckDbStore implements Store {
         );
       }
     }
-    const candidates = `
-      hit AS (SELECT DISTINCT trace_hi, trace_lo FROM traces WHERE k BETWEEN ${from} AND ${to}),
-      cand AS (
-        SELECT trace_hi, trace_lo,
-          coalesce(min(root_ts) FILTER (WHERE root_ts > 0), min(ts_min) FILTER (WHERE ts_min > 0)) AS tts,
-          list(DISTINCT seq) AS seqs, min(seq) AS s0, max(seq) AS s1
-          ${service ? `, bool_or(contains(svcs, ',${service},')) AS has_service` : ''}
-        FROM traces SEMI JOIN hit USING (trace_hi, trace_lo)
-        GROUP BY trace_hi, trace_lo),
-      win AS (SELECT * FROM cand WHERE tts BETWEEN ${from} AND ${to} ${service ? 'AND has_service' : ''})`;
-    const order = `ORDER BY tts DESC, trace_hi DESC, trace_lo DESC LIMIT ${Math.max(0, Math.trunc(query.limit))}`;
-    let rows: DuckDBValue[][];
-    if (conditions.length === 0 && !service) {
-      rows = await this.read(
-        `WITH ${candidates} SELECT trace_hi, trace_lo, seqs FROM win ${order}`,
-      );
-    } else if (conditions.length === 0) {
-      rows = await this.read(
-        `WITH ${candidates} SELECT trace_hi, trace_lo, seqs FROM win ${order}`,
-      );
-    } else {
-      const bounds = await this.read(`WITH ${candidates} SELECT min(s0), max(s1) FROM win`);
-      const [s0, s1] = bounds[0] ?? [];
-      if (s0 === null || s0 === undefined) return [];
-      rows = await this.read(
-        `WITH ${candidates},
-         m AS (
-           SELECT trace_hi, trace_lo FROM spans
-           WHERE seq BETWEEN ${Number(s0)} AND ${Number(s1)} ${service ? `AND lsvc = ${service}` : ''}
-             AND (${conditions.join(' OR ')})
-           GROUP BY trace_hi, trace_lo
-           HAVING ${conditions.map((c) => `bool_or(${c})`).join(' AND ')})
-         SELECT trace_hi, trace_lo, seqs FROM win SEMI JOIN m USING (trace_hi, trace_lo) ${order}`,
-        params,
-      );
+    const limit = Math.max(0, Math.trunc(query.limit));
+    if (limit === 0) return [];
+    // The newest matches are usually among the newest traces: first search about the newest few
+    // hundred traces of the window (estimated from how many there are per µs), then, if fewer
+    // than `limit` matched, the rest. Slices split the window exactly wherever the cut falls.
+    const slices: [number, number][] = [[from, to]];
+    const { rows, minK, maxK } = this.kStats;
+    const newest = Math.min(to, maxK);
+    const oldest = Math.max(from, minK);
+    if (rows > 0 && maxK > minK && newest > oldest) {
+      const inWindow = (rows * (newest - oldest)) / (maxK - minK);
+      const first = Math.max(limit * 20, 200);
+      if (inWindow > first * 2) {
+        const cut = Math.floor(newest - ((newest - oldest) * first) / inWindow);
+        slices.splice(0, 1, [cut, to], [from, cut - 1]);
+      }
     }
-    const traces = rows.map(([hi, lo, seqs]) => ({
-      hi: String(hi),
-      lo: String(lo),
-      seqs: listOfNumbers(seqs!),
-    }));
-    const spans = await this.fetch(traces);
-    return traces.flatMap((t) => {
-      const id = t.hi === '0' ? hex16(BigInt(t.lo)) : hex16(BigInt(t.hi)) + hex16(BigInt(t.lo));
-      const trace = spans.get(id);
-      return trace ? [trace] : [];
-    });
+    const found: Span[][] = [];
+    for (const [lower, higher] of slices) {
+      const traces = await this.findInSlice(
+        lower,
+        higher,
+        service,
+        conditions,
+        params,
+        limit - found.length,
+      );
+      found.push(...traces);
+      if (found.length >= limit) break;
+    }
+    return found;
+  }
+
+  /** The newest `limit` traces with their timestamp in [from, to] that match, with their spans. */
+  private async findInSlice(
+    from: number,
+    to: number,
+    service: number,
+    conditions: string[],
+    params: string[],
+    limit: number,
+  ): Promise<Span[][]> {
+    const matching = conditions.length
+      ? `crow AS (SELECT seq, trace_hi, trace_lo FROM rws SEMI JOIN cand USING (trace_hi, trace_lo)),
+         m AS (
+           SELECT s.trace_hi, s.trace_lo FROM spans s
+           JOIN crow c ON s.seq = c.seq AND s.trace_hi = c.trace_hi AND s.trace_lo = c.trace_lo
+           WHERE ${service ? `s.lsvc = ${service} AND` : ''} (${conditions.join(' OR ')})
+           GROUP BY s.trace_hi, s.trace_lo
+           HAVING ${conditions.map((c) => `bool_or(${c})`).join(' AND ')}),
+         top AS (SELECT * FROM cand SEMI JOIN m USING (trace_hi, trace_lo)
+           ORDER BY tts DESC, trace_hi DESC, trace_lo DESC LIMIT ${limit}),`
+      : `top AS (SELECT * FROM cand ORDER BY tts DESC, trace_hi DESC, trace_lo DESC LIMIT ${limit}),`;
+    const traces = await this.spansByTrace(
+      `WITH
+       hit AS (SELECT DISTINCT trace_hi, trace_lo FROM traces WHERE k BETWEEN ${from} AND ${to}),
+       rws AS MATERIALIZED (
+         SELECT seq, trace_hi, trace_lo, root_ts, ts_min, svcs FROM traces SEMI JOIN hit USING (trace_hi, trace_lo)),
+       cand AS (
+         SELECT trace_hi, trace_lo, coalesce(min(nullif(root_ts, 0)), min(nullif(ts_min, 0))) AS tts
+         FROM rws GROUP BY trace_hi, trace_lo
+         HAVING tts BETWEEN ${from} AND ${to} ${service ? `AND bool_or(contains(svcs, ',${service},'))` : ''}),
+       ${matching}
+       trow AS (SELECT r.seq, r.trace_hi, r.trace_lo, top.tts FROM rws r JOIN top USING (trace_hi, trace_lo))
+       SELECT t.tts, ${SPAN_SELECT} FROM spans s
+       JOIN trow t ON s.seq = t.seq AND s.trace_hi = t.trace_hi AND s.trace_lo = t.trace_lo`,
+      params.length ? params : undefined,
+    );
+    return [...traces]
+      .map(([traceId, t]) => ({ traceId, timestamp: t.t, spans: t.spans }))
+      .sort(compareTracesNewestFirst)
+      .map((t) => t.spans);
   }
 
   private async names(
@@ -911,6 +978,7 @@ export class DuckDbStore implements Store {
         await w.run('ROLLBACK').catch(() => undefined);
         throw error;
       }
+      await this.loadKStats(w);
       if (removed > 0) await w.run('CHECKPOINT');
       return removed;
     });
@@ -935,11 +1003,6 @@ export class DuckDbStore implements Store {
     for (const connection of [this.writer, ...this.readers]) connection.disconnectSync();
     this.instance.closeSync();
   }
-}
-
-function listOfNumbers(value: DuckDBValue): number[] {
-  const items = (value as { items?: readonly DuckDBValue[] }).items ?? [];
-  return items.map((v) => Number(v));
 }
 
 function compareText(a: string, b: string): number {
