@@ -19,6 +19,11 @@ import {
 } from './ring.js';
 
 export const TAG_STRING = 0;
+/** Longest name, service name or tag key sent (collectors reject longer ones). */
+export const MAX_NAME = 256;
+/** Most annotations and tags kept per span (collectors reject more). */
+export const MAX_ANNOTATIONS = 1024;
+export const MAX_TAGS = 256;
 export const TAG_NUMBER = 1;
 export const TAG_BOOLEAN = 2;
 
@@ -55,7 +60,7 @@ export class AssembledSpan {
     const hdr = u32[at]!;
     this.seq = u32[at + 1]!;
     this.start = r64[(at + 2) >> 1]!;
-    this.level = (hdr >>> 8) & 15;
+    this.level = Math.min(7, (hdr >>> 8) & 15);
     this.kind = (hdr >>> 12) & 7;
     this.debug = (hdr & 0x8000) !== 0;
     this.t0 = u32[at + 4]!;
@@ -79,6 +84,17 @@ export class StringTable {
 
   get(id: number, span: AssembledSpan): string {
     return id >= 0 ? (this.values[id] ?? '') : span.temps![-id - 1]!;
+  }
+
+  /** A name, service name or tag key: at most MAX_NAME characters (Zipkin's and blkkin's limit). */
+  name(id: number, span: AssembledSpan): string {
+    const text = this.get(id, span);
+    return text.length <= MAX_NAME ? text : text.slice(0, MAX_NAME);
+  }
+
+  nameBytes(id: number, span: AssembledSpan): Buffer {
+    const text = this.get(id, span);
+    return text.length <= MAX_NAME ? this.bytes(id, span) : Buffer.from(text.slice(0, MAX_NAME));
   }
 
   bytes(id: number, span: AssembledSpan): Buffer {
@@ -161,7 +177,11 @@ export class Assembler {
         const span = this.pending.get(u32[at + 1]!);
         if (span === undefined) return this.orphan();
         const time = views.r64[(at + 2) >> 1]!;
-        (span.ann ??= []).push(time, (hdr >>> 8) & 15, this.resolve(u32[at + 4]!, span));
+        if (span.ann !== undefined && span.ann.length >= MAX_ANNOTATIONS * 3) return;
+        const value = this.resolve(u32[at + 4]!, span);
+        // Collectors reject empty annotation values (and the whole batch with them).
+        if (this.strings.get(value, span) === '') return;
+        (span.ann ??= []).push(time, Math.min(7, (hdr >>> 8) & 15), value);
         return;
       }
       case T_TAG_STR:
@@ -171,7 +191,9 @@ export class Assembler {
         if (span === undefined) return this.orphan();
         const type = hdr & 0xff;
         const key = this.resolve(u32[at + 2]!, span);
+        if (this.strings.get(key, span) === '') return; // collectors reject empty keys
         const tags = (span.tags ??= []);
+        if (tags.length >= MAX_TAGS * 3) return;
         if (type === T_TAG_STR) tags.push(key, TAG_STRING, this.resolve(u32[at + 3]!, span));
         else if (type === T_TAG_BOOL) tags.push(key, TAG_BOOLEAN, u32[at + 3]!);
         else tags.push(key, TAG_NUMBER, views.r64[(at + 4) >> 1]!);

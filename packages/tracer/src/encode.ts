@@ -1,4 +1,4 @@
-import { AssembledSpan, StringTable, TAG_BOOLEAN, TAG_NUMBER } from './assembler.js';
+import { AssembledSpan, MAX_NAME, StringTable, TAG_BOOLEAN, TAG_NUMBER } from './assembler.js';
 import type { Endpoint, ExportedSpan, SpanKind } from './options.js';
 import { NONE } from './ring.js';
 
@@ -58,6 +58,13 @@ export class EncodeContext {
 
   micros(time: number): number {
     return Math.round((this.timeOrigin + time) * 1000);
+  }
+
+  jsonName(id: number, span: AssembledSpan): string {
+    const text = this.strings.get(id, span);
+    return text.length <= MAX_NAME
+      ? this.jsonString(id, span)
+      : JSON.stringify(text.slice(0, MAX_NAME));
   }
 
   jsonString(id: number, span: AssembledSpan): string {
@@ -143,8 +150,56 @@ export class Out {
   }
 }
 
+/**
+ * The endpoint as collectors will store it: lowercase service name, valid addresses only, IPv6 in
+ * RFC 5952 text, IPv4-mapped IPv6 as IPv4, no port 0.
+ */
+export function canonicalEndpoint(ep: Endpoint): Endpoint {
+  const out: Endpoint = {};
+  if (typeof ep.serviceName === 'string' && ep.serviceName !== '')
+    out.serviceName = ep.serviceName.toLowerCase().slice(0, 256);
+  if (typeof ep.ipv4 === 'string' && parseIpv4(ep.ipv4)) out.ipv4 = ep.ipv4;
+  const v6 = typeof ep.ipv6 === 'string' ? parseIpv6(ep.ipv6) : undefined;
+  if (v6) {
+    const mapped = v6.subarray(0, 10).every((b) => b === 0) && v6[10] === 0xff && v6[11] === 0xff;
+    if (mapped) out.ipv4 = `${v6[12]}.${v6[13]}.${v6[14]}.${v6[15]}`;
+    else out.ipv6 = ipv6Text(v6);
+  }
+  if (typeof ep.port === 'number' && Number.isInteger(ep.port) && ep.port > 0 && ep.port < 65536)
+    out.port = ep.port;
+  return out;
+}
+
+/** RFC 5952: lowercase, no leading zeros, the longest run of two or more zero groups as '::'. */
+export function ipv6Text(bytes: Uint8Array): string {
+  const groups: number[] = [];
+  for (let i = 0; i < 8; i++) groups.push((bytes[2 * i]! << 8) | bytes[2 * i + 1]!);
+  let best = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) {
+      best = i;
+      bestLength = j - i;
+    }
+    i = j;
+  }
+  const hex = (from: number, to: number) =>
+    groups
+      .slice(from, to)
+      .map((g) => g.toString(16))
+      .join(':');
+  return best < 0 ? hex(0, 8) : `${hex(0, best)}::${hex(best + bestLength, 8)}`;
+}
+
 /** Endpoint message body. */
-export function encodeEndpoint(ep: Endpoint): Buffer {
+export function encodeEndpoint(raw: Endpoint): Buffer {
+  const ep = canonicalEndpoint(raw);
   const out = new Out(256);
   if (ep.serviceName) {
     const s = Buffer.from(ep.serviceName.toLowerCase(), 'utf8');
@@ -213,21 +268,21 @@ function tagBytes(span: AssembledSpan, i: number, strings: StringTable): Buffer 
 function remoteEndpoint(span: AssembledSpan, strings: StringTable): Endpoint {
   const [service, ip, port] = span.remote!;
   const ep: Endpoint = {};
-  if (service !== NONE) ep.serviceName = strings.get(service!, span);
+  if (service !== NONE) ep.serviceName = strings.name(service!, span);
   if (ip !== NONE) {
     const text = strings.get(ip!, span);
     if (text.includes(':')) ep.ipv6 = text;
     else ep.ipv4 = text;
   }
   if (port) ep.port = port;
-  return ep;
+  return canonicalEndpoint(ep);
 }
 
 function writeSpan(out: Out, span: AssembledSpan, ctx: EncodeContext): void {
   const strings = ctx.strings;
   const long = span.t0 !== 0 || span.t1 !== 0;
   const hasParent = span.p0 !== 0 || span.p1 !== 0;
-  const name = strings.bytes(span.name, span);
+  const name = strings.nameBytes(span.name, span);
   const timestamp = ctx.micros(span.start);
   const duration = Math.max(1, Math.round((span.end - span.start) * 1000));
   let size = (long ? 18 : 10) + (hasParent ? 10 : 0) + 10;
@@ -252,7 +307,7 @@ function writeSpan(out: Out, span: AssembledSpan, ctx: EncodeContext): void {
     kept = keptTags(span, strings);
     for (let k = 0; k < kept; k++) {
       const i = tagKeep[k]!;
-      const key = strings.bytes(span.tags[i]!, span);
+      const key = strings.nameBytes(span.tags[i]!, span);
       const value = (tagValues[k] = tagBytes(span, i, strings));
       const inner =
         1 + varintSize(key.length) + key.length + 1 + varintSize(value.length) + value.length;
@@ -312,7 +367,7 @@ function writeSpan(out: Out, span: AssembledSpan, ctx: EncodeContext): void {
     }
   }
   for (let k = 0; k < kept; k++) {
-    const key = strings.bytes(span.tags![tagKeep[k]!]!, span);
+    const key = strings.nameBytes(span.tags![tagKeep[k]!]!, span);
     const value = tagValues[k]!;
     const inner =
       1 + varintSize(key.length) + key.length + 1 + varintSize(value.length) + value.length;
@@ -360,13 +415,8 @@ export function traceHex(span: AssembledSpan): string {
   return span.t0 === 0 && span.t1 === 0 ? low : hexWord(span.t0) + hexWord(span.t1) + low;
 }
 
-function endpointJson(ep: Endpoint): string {
-  const parts: string[] = [];
-  if (ep.serviceName) parts.push(`"serviceName":${JSON.stringify(ep.serviceName.toLowerCase())}`);
-  if (ep.ipv4 !== undefined && parseIpv4(ep.ipv4)) parts.push(`"ipv4":${JSON.stringify(ep.ipv4)}`);
-  if (ep.ipv6 !== undefined && parseIpv6(ep.ipv6)) parts.push(`"ipv6":${JSON.stringify(ep.ipv6)}`);
-  if (ep.port !== undefined && ep.port > 0 && ep.port < 65536) parts.push(`"port":${ep.port}`);
-  return `{${parts.join(',')}}`;
+function endpointJson(raw: Endpoint): string {
+  return JSON.stringify(canonicalEndpoint(raw));
 }
 
 function spanJson(span: AssembledSpan, ctx: EncodeContext): string {
@@ -375,7 +425,7 @@ function spanJson(span: AssembledSpan, ctx: EncodeContext): string {
   if (span.p0 !== 0 || span.p1 !== 0) s += `,"parentId":"${hexWord(span.p0)}${hexWord(span.p1)}"`;
   s += `,"id":"${hexWord(span.s0)}${hexWord(span.s1)}"`;
   if (span.kind !== 0) s += `,"kind":"${KINDS[span.kind]}"`;
-  s += `,"name":${ctx.jsonString(span.name, span)}`;
+  s += `,"name":${ctx.jsonName(span.name, span)}`;
   s += `,"timestamp":${ctx.micros(span.start)},"duration":${Math.max(1, Math.round((span.end - span.start) * 1000))}`;
   s += `,"localEndpoint":${ctx.localJson}`;
   if (span.remote !== undefined)
@@ -396,7 +446,7 @@ function spanJson(span: AssembledSpan, ctx: EncodeContext): string {
       const i = tagKeep[k]!;
       if (k > 0) s += ',';
       const type = span.tags[i + 1]!;
-      s += ctx.jsonString(span.tags[i]!, span) + ':';
+      s += ctx.jsonName(span.tags[i]!, span) + ':';
       s +=
         type === 0
           ? ctx.jsonString(span.tags[i + 2]!, span)
@@ -425,10 +475,10 @@ export function toExported(span: AssembledSpan, ctx: EncodeContext): ExportedSpa
   const out: ExportedSpan = {
     traceId: traceHex(span),
     id: hexWord(span.s0) + hexWord(span.s1),
-    name: strings.get(span.name, span),
+    name: strings.name(span.name, span),
     timestamp: ctx.micros(span.start),
     duration: Math.max(1, Math.round((span.end - span.start) * 1000)),
-    localEndpoint: { ...ctx.local.endpoint },
+    localEndpoint: canonicalEndpoint(ctx.local.endpoint),
     level: span.level,
     node: ctx.local.node,
   };
@@ -447,7 +497,7 @@ export function toExported(span: AssembledSpan, ctx: EncodeContext): ExportedSpa
   if (span.tags !== undefined) {
     out.tags = {};
     for (let i = 0; i < span.tags.length; i += 3)
-      out.tags[strings.get(span.tags[i]!, span)] = tagText(span, i, strings);
+      out.tags[strings.name(span.tags[i]!, span)] = tagText(span, i, strings);
   }
   if (span.debug) out.debug = true;
   return out;

@@ -243,8 +243,10 @@ export class Tracer {
 
   /** @internal use createTracer */
   constructor(options: TracerOptions) {
-    this.service = String(options.service ?? 'unknown').toLowerCase();
-    this.node = options.node ?? safeHostname();
+    this.service = String(options.service ?? 'unknown')
+      .toLowerCase()
+      .slice(0, 256);
+    this.node = String(options.node ?? safeHostname()).slice(0, 256);
     this.endpoint = { ...options.endpoint, serviceName: this.service };
     this._level = toLevel(options.level ?? DEFAULT_LEVEL) ?? DEFAULT_LEVEL;
     this._unsampledIds = options.unsampledIds === true;
