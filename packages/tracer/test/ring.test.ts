@@ -218,7 +218,7 @@ test('property: ring layout, interning and assembly reproduce every recorded cal
             live.push(s);
             if (s.isRecording) {
               const m: Model = {
-                name: o.name,
+                name: o.name.slice(0, 256),
                 ended: false,
                 level: o.level,
                 ...(KINDS[o.kind] ? { kind: KINDS[o.kind] } : {}),
