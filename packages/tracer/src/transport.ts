@@ -232,10 +232,11 @@ export class AgentTransport extends Transport {
     socket.unref();
     socket.setNoDelay?.(true);
     const reader = new FrameReader();
+    let connectedAt = 0;
     socket.on('connect', () => {
       this.connected = true;
       this.connections++;
-      this.reconnectDelay = 0;
+      connectedAt = Date.now();
       socket.write(encodeHello(this.hello));
       this.pump();
     });
@@ -252,6 +253,8 @@ export class AgentTransport extends Transport {
       // 'close' follows
     });
     socket.on('close', () => {
+      // Back-off starts over only after a connection that lasted (not one the peer cut at once).
+      if (connectedAt !== 0 && Date.now() - connectedAt > 1000) this.reconnectDelay = 0;
       this.connected = false;
       this.socket = undefined;
       this.scheduleReconnect();
@@ -286,10 +289,18 @@ export class AgentTransport extends Transport {
     this.reconnectTimer = undefined;
     const socket = this.socket;
     if (socket === undefined) return done;
+    if (!this.connected) {
+      socket.destroy();
+      return done;
+    }
     return new Promise((resolve) => {
-      socket.once('close', () => resolve());
+      // Bounded: a peer that does not close its side within a second is cut off.
+      const timer = setTimeout(() => socket.destroy(), 1000);
+      socket.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
       socket.end();
-      setTimeout(() => socket.destroy(), 1000).unref();
     });
   }
 }
