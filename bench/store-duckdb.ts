@@ -26,6 +26,8 @@ export interface BenchStoreOptions {
   /** Where to put the database; a temp dir (removed afterwards) by default. */
   dir?: string;
   seed?: number;
+  /** DuckDB's threads (the store's default when absent). */
+  threads?: number;
   /** Whether to time getDependencies over all the data too (default true). */
   dependencies?: boolean;
   /** Progress lines (to stderr), if wanted. */
@@ -203,7 +205,7 @@ export async function benchStore(opts: BenchStoreOptions = {}): Promise<Record<s
   const spacing = Math.round((3_600_000_000 * 30) / total);
   const sample: { traceId: string; timestamp: number }[] = [];
   const figures: Record<string, number> = {};
-  let store = await DuckDbStore.open(dir);
+  let store = await DuckDbStore.open(dir, opts.threads ? { threads: opts.threads } : {});
   try {
     let written = 0;
     let writeMs = 0;
@@ -246,7 +248,7 @@ export async function benchStore(opts: BenchStoreOptions = {}): Promise<Record<s
     figures.close_ms = round(performance.now() - closeStart, 0);
     figures.bytes_per_span = round((await stat(store.location)).size / written, 1);
     const reopen = performance.now();
-    store = await DuckDbStore.open(dir);
+    store = await DuckDbStore.open(dir, opts.threads ? { threads: opts.threads } : {});
     figures.reopen_ms = round(performance.now() - reopen, 0);
     log(`${figures.bytes_per_span} bytes per span; querying`);
 

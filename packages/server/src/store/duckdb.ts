@@ -18,24 +18,28 @@ import { compareTracesNewestFirst, queryWindow, sortTrace, utcDayStart } from '.
 /**
  * The embedded store: one DuckDB file, `<dir>/blkkin.duckdb`.
  *
- * Layout, designed for size and append speed (see the report in bench/store-duckdb.ts):
+ * Layout, designed for size and append speed (bench/store-duckdb.ts measures it):
  *
- * - `spans`: one row per span, every column NOT NULL and fixed-width except three strings. Ids are
+ * - `spans`: one row per span, every column NOT NULL and fixed-width but two strings. Ids are
  *   UBIGINTs (a 128-bit trace id is two; `trace_hi` = 0 for a 64-bit id, which a normalised
- *   128-bit id never has), times are µs BIGINTs. Low-cardinality strings (service and span names,
- *   addresses, nodes, tag keys) are interned as UINTEGER codes in `strings`, so that they cost
- *   a few bits once bit-packed and are compared as integers. Tags and annotations are each one
- *   compact string (see `encodeTags`), which DuckDB's FSST compresses well and `contains()`
- *   matches exactly; `tkeys` is the code of the span's set of tag keys (few distinct sets).
- *   Each write's spans are grouped by trace, so trace ids compress to runs and a trace's spans
- *   are contiguous; writes are time-ordered in practice, so row groups' zonemaps on `seq`
- *   (the write's sequence number) and `ts` select little of the table.
- * - `traces`: per write and trace, the trace's summary (root and earliest timestamps, time range,
- *   services, write seq). About 1/10 of the rows of `spans`: findTraces picks traces there, then
- *   reads only the writes (`seq`) that hold their spans.
+ *   128-bit id never has), times are µs BIGINTs (`ts` is the timestamp, or when absent the first
+ *   annotation's or the write's time, flagged). Low-cardinality strings (service and span names,
+ *   addresses, nodes, tag keys, sets of tag keys) are interned as UINTEGER codes in `strings`,
+ *   so that they cost a few bits once bit-packed, compare as integers, and cost appends nothing
+ *   but a typed-array store. Tags and annotations are each one compact string (key codes, values,
+ *   µs offsets; see encode), which FSST compresses well and `contains()` matches exactly;
+ *   `tsig` is a 32-bit signature of them that spares most of that matching. Kind, flags and
+ *   level share `flags`. A write's spans are grouped by trace, so trace ids compress to runs and
+ *   a trace's spans are contiguous.
+ * - `traces`: per write and trace, the trace's summary: root and earliest timestamps, `k` (the
+ *   root's timestamp, else the earliest), time range, services, the write's `seq`. Every trace
+ *   has a row whose k is the trace's timestamp, so a time window is a zonemap-friendly range of
+ *   k; findTraces and getTrace find traces there, then read only the rows of `spans` in the
+ *   writes that hold them (a join on seq and trace id, whose seq range DuckDB pushes into the
+ *   scan of `spans` as a dynamic zonemap filter: writes are appended in time order).
  * - `meta`: the WriteMark and the next write seq, updated in the transaction of each write.
  *
- * No ART index: appends stay fast, and the `seq` zonemaps find a trace's rows.
+ * No ART index: appends stay fast; the seq zonemaps find a trace's rows.
  */
 
 const FILE = 'blkkin.duckdb';
@@ -238,8 +242,9 @@ function traceKey(traceId: string): { hi: string; lo: string } {
   return { hi, lo };
 }
 
+// Times as DOUBLEs (exact below 2^53 µs): numbers are cheaper to read than bigints.
 const SPAN_SELECT =
-  's.trace_hi, s.trace_lo, s.ts, s.id, s.parent_id, s.flags, s.duration, s.name, s.lsvc, s.lip, s.lport, s.rsvc, s.rip, s.rport, s.node, s.clock_offset, s.tags, s.ann';
+  's.trace_hi, s.trace_lo, s.ts::DOUBLE, s.id, s.parent_id, s.flags, s.duration::DOUBLE, s.name, s.lsvc, s.lip, s.lport, s.rsvc, s.rip, s.rport, s.node, s.clock_offset::DOUBLE, s.tags, s.ann';
 
 /** FNV-1a of a string, 32 bits. */
 function fnv1a(text: string, seed: number): number {
@@ -272,6 +277,17 @@ function badId(id: string, field: string): never {
 
 const VALID_TRACE_ID = /^(?:[0-9a-f]{16}|[0-9a-f]{32})$/;
 
+export interface DuckDbOptions {
+  /**
+   * DuckDB's worker threads (default 1). One keeps appends and small queries cheapest and their
+   * latency steady while the rest of the process (ingest, HTTP) has the other core; more speed
+   * up the big scans (dependencies, tag values) on an idle machine.
+   */
+  threads?: number;
+}
+
+const DEFAULT_THREADS = 1;
+
 export class DuckDbStore implements Store {
   readonly kind = 'duckdb';
   private readonly codes = new Map<string, number>();
@@ -293,10 +309,12 @@ export class DuckDbStore implements Store {
   ) {}
 
   /** Opens (creating if needed) the store in `dir`. */
-  static async open(dir: string): Promise<DuckDbStore> {
+  static async open(dir: string, options: DuckDbOptions = {}): Promise<DuckDbStore> {
     await mkdir(dir, { recursive: true });
     const location = join(dir, FILE);
-    const instance = await DuckDBInstance.create(location);
+    const instance = await DuckDBInstance.create(location, {
+      threads: String(options.threads ?? DEFAULT_THREADS),
+    });
     const writer = await instance.connect();
     const readers = [await instance.connect(), await instance.connect()];
     const store = new DuckDbStore(location, instance, writer, readers);
@@ -420,15 +438,49 @@ export class DuckDbStore implements Store {
   private forgetCodes(from: number): void {
     for (let c = from; c < this.values.length; c++) this.codes.delete(this.values[c]!);
     this.values.length = from;
+    this.ipv4Codes.clear();
+    this.keysetCodes.clear();
   }
 
+  /** Codes of IPv4-only addresses, the common case, without building the address string. */
+  private readonly ipv4Codes = new Map<string, number>();
+
   private address(ipv4: string | undefined, ipv6: string | undefined): number {
-    return ipv4 === undefined && ipv6 === undefined ? 0 : this.code(`${ipv4 ?? ''} ${ipv6 ?? ''}`);
+    if (ipv6 === undefined) {
+      if (ipv4 === undefined) return 0;
+      let code = this.ipv4Codes.get(ipv4);
+      if (code === undefined) this.ipv4Codes.set(ipv4, (code = this.code(`${ipv4} `)));
+      return code;
+    }
+    return this.code(`${ipv4 ?? ''} ${ipv6}`);
+  }
+
+  /** Codes of sets of tag keys by a hash of their key codes, each with its key codes. */
+  private readonly keysetCodes = new Map<number, { keys: number[]; code: number }[]>();
+
+  private keyset(keys: number[], count: number): number {
+    let hash = count;
+    for (let i = 0; i < count; i++) hash = Math.imul(hash ^ keys[i]!, 0x9e3779b1);
+    let bucket = this.keysetCodes.get(hash);
+    if (bucket) {
+      next: for (const entry of bucket) {
+        if (entry.keys.length !== count) continue;
+        for (let i = 0; i < count; i++) if (entry.keys[i] !== keys[i]) continue next;
+        return entry.code;
+      }
+    } else {
+      this.keysetCodes.set(hash, (bucket = []));
+    }
+    const own = keys.slice(0, count);
+    const code = this.code(`${KEYSET},${own.join(',')},`);
+    bucket.push({ keys: own, code });
+    return code;
   }
 
   /** Spans into chunks, grouped by trace, and one summary row per trace. */
   private encode(spans: readonly Span[], seq: number): Encoded {
     const kStats = { rows: 0, minK: 0, maxK: 0 };
+    const keyCodes: number[] = [];
     const byTrace = new Map<string, Span[]>();
     for (const span of spans) {
       const group = byTrace.get(span.traceId);
@@ -503,21 +555,20 @@ export class DuckDbStore implements Store {
         u32[15]![r] = this.code(s.node);
         b.i64(16, r, s.clockOffset ?? 0);
         let encodedTags = '';
-        let keys = KEYSET;
+        let keyCount = 0;
         let signature = 0;
         if (tags !== undefined) {
           encodedTags = '\x01';
-          keys += ',';
           for (const key in tags) {
             const code = this.code(key);
             const value = tags[key]!;
             encodedTags += `${code}\x02${escape(value)}\x01`;
-            keys += `${code},`;
+            keyCodes[keyCount++] = code;
             signature |= tagBit(code, value);
           }
         }
         b.strs[17]![r] = encodedTags;
-        u32[18]![r] = tags === undefined ? 0 : this.code(keys);
+        u32[18]![r] = tags === undefined ? 0 : this.keyset(keyCodes, keyCount);
         let annotations = '';
         if (s.annotations !== undefined) {
           annotations = '\x01';
@@ -586,7 +637,7 @@ export class DuckDbStore implements Store {
   }
 
   /** A span from the SPAN_SELECT columns of a row, starting at column `at`. */
-  private toSpan(row: DuckDBValue[], at = 0): Span {
+  private toSpan(columns: DuckDBValue[][], i: number, at: number): Span {
     const [
       hi,
       lo,
@@ -606,7 +657,7 @@ export class DuckDbStore implements Store {
       offset,
       tags,
       ann,
-    ] = at === 0 ? row : row.slice(at);
+    ] = columns.slice(at).map((column) => column[i]);
     const span: Span = {
       traceId:
         (hi as bigint) === 0n ? hex16(lo as bigint) : hex16(hi as bigint) + hex16(lo as bigint),
@@ -620,7 +671,7 @@ export class DuckDbStore implements Store {
     if (spanName !== undefined) span.name = spanName;
     const ts = Number(tsValue);
     if (flags & HAS_TS) span.timestamp = ts;
-    if ((duration as bigint) !== 0n) span.duration = Number(duration);
+    if (Number(duration) !== 0) span.duration = Number(duration);
     const local = this.endpoint(lsvc!, lip!, lport!);
     if (local) span.localEndpoint = local;
     const remote = this.endpoint(rsvc!, rip!, rport!);
@@ -688,11 +739,16 @@ export class DuckDbStore implements Store {
     params?: DuckDBValue[],
   ): Promise<Map<string, { t: number; spans: Span[] }>> {
     const out = new Map<string, { t: number; spans: Span[] }>();
-    for (const row of await this.read(sql, params)) {
-      const span = this.toSpan(row, 1);
+    if (this.closed) throw new Error('the DuckDB store is closed');
+    this.reader = (this.reader + 1) % this.readers.length;
+    const result = await this.readers[this.reader]!.run(sql, params);
+    const columns = await result.getColumns();
+    const count = columns[0]?.length ?? 0;
+    for (let i = 0; i < count; i++) {
+      const span = this.toSpan(columns, i, 1);
       const trace = out.get(span.traceId);
       if (trace) trace.spans.push(span);
-      else out.set(span.traceId, { t: Number(row[0] ?? 0), spans: [span] });
+      else out.set(span.traceId, { t: Number(columns[0]![i] ?? 0), spans: [span] });
     }
     for (const trace of out.values()) sortTrace(trace.spans);
     return out;
@@ -734,7 +790,10 @@ export class DuckDbStore implements Store {
    * conditions (reading only the writes that hold them), the newest `limit`, and their spans.
    */
   async findTraces(query: TraceQuery): Promise<Span[][]> {
-    const { from, to } = queryWindow(query.endTs, query.lookback);
+    const window = queryWindow(query.endTs, query.lookback);
+    const from = Math.ceil(window.from);
+    const to = Math.floor(window.to);
+    if (!(from <= to)) return [];
     let service = 0;
     if (query.serviceName !== undefined) {
       service = this.codes.get(query.serviceName) ?? -1;
@@ -766,11 +825,12 @@ export class DuckDbStore implements Store {
         if (keysets.length === 0) return [];
         params.push(`\x01${code}\x02${escape(value)}\x01`);
         conditions.push(
-          `((tsig & ${tagBit(code!, value)}) <> 0 AND tkeys IN (${keysets.join(',')}) AND contains(tags, $${params.length}))`,
+          // CASE, so that DuckDB cannot move the string match before the cheap tests.
+          `CASE WHEN (tsig & ${tagBit(code!, value)}) <> 0 AND tkeys IN (${keysets.join(',')}) THEN contains(tags, $${params.length}) ELSE false END`,
         );
       } else {
         params.push(`\x02${escape(key)}\x01`);
-        const inAnnotations = `((tsig & ${annotationBit(key)}) <> 0 AND contains(ann, $${params.length}))`;
+        const inAnnotations = `CASE WHEN (tsig & ${annotationBit(key)}) <> 0 THEN contains(ann, $${params.length}) ELSE false END`;
         conditions.push(
           keysets.length === 0
             ? inAnnotations
@@ -789,7 +849,7 @@ export class DuckDbStore implements Store {
     const oldest = Math.max(from, minK);
     if (rows > 0 && maxK > minK && newest > oldest) {
       const inWindow = (rows * (newest - oldest)) / (maxK - minK);
-      const first = Math.max(limit * 20, 200);
+      const first = Math.max(limit * 50, 500);
       if (inWindow > first * 2) {
         const cut = Math.floor(newest - ((newest - oldest) * first) / inWindow);
         slices.splice(0, 1, [cut, to], [from, cut - 1]);
@@ -833,9 +893,9 @@ export class DuckDbStore implements Store {
       : `top AS (SELECT * FROM cand ORDER BY tts DESC, trace_hi DESC, trace_lo DESC LIMIT ${limit}),`;
     const traces = await this.spansByTrace(
       `WITH
-       hit AS (SELECT DISTINCT trace_hi, trace_lo FROM traces WHERE k BETWEEN ${from} AND ${to}),
        rws AS MATERIALIZED (
-         SELECT seq, trace_hi, trace_lo, root_ts, ts_min, svcs FROM traces SEMI JOIN hit USING (trace_hi, trace_lo)),
+         SELECT seq, trace_hi, trace_lo, root_ts, ts_min, svcs FROM traces
+         WHERE trace_lo IN (SELECT trace_lo FROM traces WHERE k BETWEEN ${from} AND ${to})),
        cand AS (
          SELECT trace_hi, trace_lo, coalesce(min(nullif(root_ts, 0)), min(nullif(ts_min, 0))) AS tts
          FROM rws GROUP BY trace_hi, trace_lo
@@ -917,7 +977,10 @@ export class DuckDbStore implements Store {
   }
 
   async getDependencies(endTs: number, lookback: number): Promise<DependencyLink[]> {
-    const { from, to } = queryWindow(endTs, lookback);
+    const window = queryWindow(endTs, lookback);
+    const from = Math.ceil(window.from);
+    const to = Math.floor(window.to);
+    if (!(from <= to)) return [];
     // Like Zipkin, links group traces by the low 64 bits of their ids.
     const groups = `
       hit AS (SELECT DISTINCT trace_lo FROM traces WHERE k BETWEEN ${from} AND ${to}),
