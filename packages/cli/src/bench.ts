@@ -9,6 +9,10 @@ Benchmarks:
             JSON, bytes on disk per span, trace-by-id and search latency at >= 1M stored spans,
             and the floor (decoding alone, DuckDB appending alone) measured in the same run
             options: --spans N (stored spans for the latency part, default 1000000)
+  tracer    this tracer, OpenTelemetry JS (BatchSpanProcessor + Zipkin exporter) and zipkin-js
+            side by side in separate processes: ns per unsampled span, per filtered annotation,
+            per sampled span on the hot path; producer CPU per exported span; spans dropped
+            options: --runs N (default 5), --spans N (exported per run, default 50000)
 
 Options:
   --json       print one JSON object
@@ -21,6 +25,7 @@ interface BenchModule {
 
 const BENCHES: Record<string, string> = {
   ingest: 'ingest.js',
+  tracer: 'tracer.js',
 };
 
 export async function bench(argv: string[]): Promise<number> {

@@ -12,6 +12,7 @@ import {
   type Batch,
 } from './transport.js';
 import { randomWord } from './ids.js';
+import { ProtoAssembler } from './proto-assembler.js';
 
 /** What the consumer needs, all of it serializable (it crosses to a worker thread). */
 export interface ConsumerConfig {
@@ -53,7 +54,10 @@ class FunctionTransport extends Transport {
  * application's thread (deferred) or in a worker; the code is the same.
  */
 export class Consumer {
+  /** The general path (JSON, custom exporters): spans as objects, then encoded. */
   readonly assembler: Assembler;
+  /** The fast path (proto3: collectors and the agent): events encoded as they are read. */
+  readonly proto: ProtoAssembler | undefined;
   readonly ctx: EncodeContext;
   readonly transport: Transport;
   private readonly encode: (spans: AssembledSpan[]) => Buffer;
@@ -112,6 +116,10 @@ export class Consumer {
       this.transport = new NullTransport(stats, max);
       this.encode = () => Buffer.alloc(0);
     }
+    const proto3 =
+      ex.type === 'agent' || ex.type === 'none' || (ex.type === 'zipkin' && ex.format !== 'json');
+    if (proto3)
+      this.proto = new ProtoAssembler(views, config.local, config.batchSize, config.maxSpanAge);
   }
 
   /** Whether the ring holds records not yet read, or finished spans are waiting. */
@@ -119,13 +127,20 @@ export class Consumer {
     const ctrl = this.views.ctrl;
     return (
       Atomics.load(ctrl, CTRL_WRITE) !== Atomics.load(ctrl, CTRL_READ) ||
-      this.assembler.finished.length > 0
+      this.assembler.finished.length > 0 ||
+      (this.proto !== undefined && this.proto.finished > 0)
     );
   }
 
   /** Reads the ring; sends full batches. */
   drain(): void {
     try {
+      if (this.proto !== undefined) {
+        this.proto.drain();
+        Atomics.store(this.views.ctrl, CTRL_WAKE, 0);
+        for (const batch of this.proto.takeFull()) this.transport.send(batch);
+        return;
+      }
       this.assembler.drain();
     } catch {
       // A corrupt ring (a bug): skip everything published so far rather than stall.
@@ -143,11 +158,16 @@ export class Consumer {
   /** Periodic: drain, send what is finished, drop spans that never ended. */
   tick(): void {
     this.drain();
-    this.assembler.sweep();
+    if (this.proto !== undefined) this.proto.sweep();
+    else this.assembler.sweep();
     this.shipAll();
   }
 
   private shipAll(): void {
+    if (this.proto !== undefined) {
+      for (const batch of this.proto.takeAll()) this.transport.send(batch);
+      return;
+    }
     const spans = this.assembler.take();
     const size = this.config.batchSize;
     for (let i = 0; i < spans.length; i += size) this.ship(spans.slice(i, i + size));

@@ -421,13 +421,24 @@ export class Tracer {
     };
   }
 
-  /** Drains the ring, assembles, and sends every finished span; resolves once sent or dropped. Never rejects. */
-  async flush(): Promise<void> {
+  /**
+   * Drains the ring, assembles, and sends every finished span; resolves once they are sent, dropped,
+   * or cannot be sent now (collector or agent away), or after timeoutMs. Never rejects.
+   */
+  async flush(timeoutMs = 10_000): Promise<void> {
     this._publish();
+    // An explicit flush keeps the process alive until it is done (sockets are unref'd otherwise),
+    // for at most timeoutMs.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    });
     try {
-      await this._pipeline.flush();
+      await Promise.race([this._pipeline.flush(), bound]);
     } catch {
       // counted by the pipeline
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -7,6 +7,8 @@ import { decodeZipkinJson, decodeZipkinProto3, normalizeSpans } from '@blkkin/mo
 import { createTracer, type Span, type Tracer, type TracerOptions } from '../src/index.js';
 import { Assembler } from '../src/assembler.js';
 import { EncodeContext, encodeJson, encodeProto3, toExported } from '../src/encode.js';
+import { ProtoAssembler } from '../src/proto-assembler.js';
+import { CTRL_READ } from '../src/ring.js';
 import { sleep } from './tracer-helpers.js';
 
 /** A tracer nobody drains but the test, and a way to take its assembled spans. */
@@ -295,4 +297,97 @@ test('timers: spans are exported without flush, and unfinished spans are swept',
   assert.equal(stats.dropped.unfinished, 1);
   await tracer.close();
   server.close();
+});
+
+type Op =
+  | { op: 'start'; name: string; parent: number; kind: number; level: number; remote: boolean }
+  | { op: 'annotate'; span: number; value: string; level: number }
+  | { op: 'tag'; span: number; key: string; value: string | number | boolean }
+  | { op: 'end'; span: number };
+
+const anyText = fc.oneof(
+  fc.constantFrom('read', 'write', 'é', '日本語', ''),
+  fc.string({ maxLength: 20 }),
+  fc.string({ minLength: 200, maxLength: 400 }),
+  fc.string({ minLength: 2000, maxLength: 3000 }),
+);
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('start' as const),
+      name: anyText,
+      parent: fc.nat(),
+      kind: fc.nat(4),
+      level: fc.nat(7),
+      remote: fc.boolean(),
+    }),
+  },
+  fc.record({
+    op: fc.constant('annotate' as const),
+    span: fc.nat(),
+    value: anyText,
+    level: fc.nat(7),
+  }),
+  fc.record({
+    op: fc.constant('tag' as const),
+    span: fc.nat(),
+    key: anyText,
+    value: fc.oneof(anyText, fc.integer(), fc.double(), fc.boolean(), fc.constant(-0)),
+  }),
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('end' as const), span: fc.nat() }) },
+);
+const KINDS = [undefined, 'CLIENT', 'SERVER', 'PRODUCER', 'CONSUMER'] as const;
+
+test('property: the fast proto3 path encodes exactly what the general path encodes', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(opArb, { maxLength: 80 }),
+      fc.integer({ min: 4, max: 40 }),
+      fc.nat(6000),
+      async (ops, maxStrings, manyOpen) => {
+        const { tracer, take, ctx } = manual({ maxStrings, bufferSize: 1 << 20 });
+        const live: Span[] = [];
+        // Many spans open at once: slots collide and spans move to buffers of their own.
+        const crowd: Span[] = [];
+        for (let i = 0; i < manyOpen; i++) crowd.push(tracer.startSpan('crowd').tag('i', i));
+        for (const o of ops) {
+          const pick = (i: number) => live[i % Math.max(1, live.length)];
+          if (o.op === 'start') {
+            live.push(
+              tracer.startSpan(o.name, {
+                parent: pick(o.parent) ?? null,
+                kind: KINDS[o.kind],
+                level: o.level as 0,
+                ...(o.remote
+                  ? { remote: { serviceName: o.name, ipv4: '10.0.0.1', port: 80 } }
+                  : {}),
+              }),
+            );
+          } else if (o.op === 'annotate') pick(o.span)?.annotate(o.value, o.level as 0);
+          else if (o.op === 'tag') pick(o.span)?.tag(o.key, o.value);
+          else pick(o.span)?.end();
+        }
+        for (const s of crowd) s.end();
+        for (const s of live) s.end();
+        tracer._publish();
+        const views = tracer._views;
+        const from = Atomics.load(views.ctrl, CTRL_READ);
+        const fast = new ProtoAssembler(views, ctx.local, 100_000);
+        fast.drain();
+        const batches = fast.takeAll();
+        Atomics.store(views.ctrl, CTRL_READ, from);
+        const slow = take();
+        const fastSpans = batches.flatMap((b) => decodeZipkinProto3(b.body));
+        assert.equal(
+          batches.reduce((n, b) => n + b.count, 0),
+          slow.length,
+        );
+        assert.deepEqual(fastSpans, decodeZipkinProto3(encodeProto3(slow, ctx)));
+        assert.equal(tracer.stats().dropped.ringFull, 0);
+        await tracer.close();
+      },
+    ),
+    { numRuns: 60 },
+  );
 });

@@ -1,0 +1,690 @@
+import { MAX_ANNOTATIONS, MAX_NAME, MAX_TAGS } from './assembler.js';
+import { encodeEndpoint, type LocalInfo } from './encode.js';
+import type { Endpoint } from './options.js';
+import {
+  F64_DROPPED_ORPHAN,
+  F64_DROPPED_UNFINISHED,
+  F64_TIME_ORIGIN,
+  MAX_STRING_ID,
+  NONE,
+  TEMP_A,
+  TEMP_B,
+  T_ANNOTATE,
+  T_END,
+  T_PAD,
+  T_REMOTE,
+  T_START,
+  T_STRING,
+  T_TAG_BOOL,
+  T_TAG_NUM,
+  T_TAG_STR,
+  drainRing,
+  type RingViews,
+} from './ring.js';
+
+/**
+ * The fast path from ring records to Zipkin v2 proto3 (the agent's and the collectors' format):
+ * every event is encoded as it is read, straight into its span's bytes; when the span ends its
+ * bytes are appended to the batch. No object per span or per event in the common case.
+ *
+ * A span in progress lives in a slot (seq mod SLOTS) of a byte arena, SLOT_BYTES each, with its
+ * length, start time and counts in typed arrays. A span that outgrows its slot, or whose slot is
+ * wanted by a newer span, moves to a growable buffer of its own (`external`). Proto3 lets fields
+ * come in any order: START writes the ids, kind, name, timestamp, level and debug flag; each
+ * annotation, tag and remote endpoint appends its field; END appends duration, local endpoint and
+ * node, and the span is complete.
+ */
+
+const SLOTS = 4096;
+const SLOT_MASK = SLOTS - 1;
+const SLOT_BYTES = 256;
+const TWO32 = 4294967296;
+
+class External {
+  buf: Buffer;
+  len = 0;
+  constructor(
+    readonly seq: number,
+    readonly start: number,
+    public annotations: number,
+    public tags: number,
+    size: number,
+  ) {
+    this.buf = Buffer.allocUnsafe(Math.max(512, size));
+  }
+  ensure(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.len + n) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.len);
+    this.buf = next;
+  }
+}
+
+function varintLength(n: number): number {
+  if (n < 0x80) return 1;
+  if (n < 0x4000) return 2;
+  if (n < 0x200000) return 3;
+  if (n < 0x10000000) return 4;
+  let size = 4;
+  n = Math.floor(n / 0x10000000);
+  while (n > 0) {
+    size++;
+    n = Math.floor(n / 128);
+  }
+  return size;
+}
+
+export interface ProtoBatch {
+  body: Buffer;
+  count: number;
+}
+
+export class ProtoAssembler {
+  // Interned strings: UTF-8 bytes in an arena.
+  private strBytes = Buffer.allocUnsafe(64 * 1024);
+  private strUsed = 0;
+  private strOff = new Int32Array(1024);
+  private strLen = new Int32Array(1024).fill(-1);
+  /** Names, service names and keys longer than MAX_NAME characters, cut (by id). */
+  private readonly cutNames = new Map<number, Buffer>();
+  // Temporary strings: where their bytes are in the ring (valid until the drain ends).
+  private tempAOff = 0;
+  private tempALen = 0;
+  private tempBOff = 0;
+  private tempBLen = 0;
+  // Spans in progress.
+  private readonly arena = Buffer.allocUnsafe(SLOTS * SLOT_BYTES);
+  private readonly slotUsed = new Uint8Array(SLOTS);
+  private readonly slotSeq = new Uint32Array(SLOTS);
+  private readonly slotLen = new Int32Array(SLOTS);
+  private readonly slotStart = new Float64Array(SLOTS);
+  private readonly slotAnn = new Uint16Array(SLOTS);
+  private readonly slotTags = new Uint16Array(SLOTS);
+  private readonly external = new Map<number, External>();
+  // Finished spans.
+  private out: Buffer;
+  private outPos = 0;
+  private outCount = 0;
+  private readonly ready: ProtoBatch[] = [];
+  private readonly tail: Buffer;
+  /** Epoch ms of the producer's clock zero (same arithmetic as the general path). */
+  private readonly origin: number;
+  /** Latest event time seen (producer clock, ms). */
+  now = 0;
+  private readonly bytes: Buffer;
+
+  constructor(
+    readonly views: RingViews,
+    local: LocalInfo,
+    readonly batchSize = 2000,
+    readonly maxSpanAge = 600_000,
+  ) {
+    this.origin = views.f64[F64_TIME_ORIGIN]!;
+    this.bytes = views.bytes;
+    this.out = Buffer.allocUnsafe(batchSize * 160);
+    // What END appends to every span: local endpoint (8) and node (101).
+    const ep = encodeEndpoint(local.endpoint);
+    const node = Buffer.from(local.node, 'utf8');
+    const tail = Buffer.allocUnsafe(ep.length + node.length + 12);
+    let p = 0;
+    tail[p++] = 0x42;
+    p = writeVarint(tail, p, ep.length);
+    ep.copy(tail, p);
+    p += ep.length;
+    tail[p++] = 0xaa;
+    tail[p++] = 0x06;
+    p = writeVarint(tail, p, node.length);
+    node.copy(tail, p);
+    p += node.length;
+    this.tail = tail.subarray(0, p);
+  }
+
+  /** Reads every published record; returns how many. */
+  drain(): number {
+    return drainRing(this.views, this.visit);
+  }
+
+  /** Spans finished and not yet taken. */
+  get finished(): number {
+    return this.outCount + this.ready.reduce((n, b) => n + b.count, 0);
+  }
+
+  /** Full batches. */
+  takeFull(): ProtoBatch[] {
+    return this.ready.splice(0, this.ready.length);
+  }
+
+  /** Every finished span, in batches. */
+  takeAll(): ProtoBatch[] {
+    if (this.outCount > 0) this.closeBatch();
+    return this.takeFull();
+  }
+
+  /** Spans in progress. */
+  get pending(): number {
+    let n = this.external.size;
+    for (let i = 0; i < SLOTS; i++) n += this.slotUsed[i]!;
+    return n;
+  }
+
+  /** Drops spans started more than maxSpanAge before the latest event; returns how many. */
+  sweep(): number {
+    const limit = this.now - this.maxSpanAge;
+    let dropped = 0;
+    for (let i = 0; i < SLOTS; i++) {
+      if (this.slotUsed[i] === 1 && this.slotStart[i]! < limit) {
+        this.slotUsed[i] = 0;
+        dropped++;
+      }
+    }
+    for (const [seq, ext] of this.external) {
+      if (ext.start < limit) {
+        this.external.delete(seq);
+        dropped++;
+      }
+    }
+    if (dropped > 0) this.views.f64[F64_DROPPED_UNFINISHED]! += dropped;
+    return dropped;
+  }
+
+  private closeBatch(): void {
+    this.ready.push({ body: this.out.subarray(0, this.outPos), count: this.outCount });
+    this.out = Buffer.allocUnsafe(Math.max(this.out.length, this.batchSize * 160));
+    this.outPos = 0;
+    this.outCount = 0;
+  }
+
+  // ---- strings ---------------------------------------------------------------------------
+
+  private define(id: number, at: number): void {
+    const len = this.views.u32[at + 2]!;
+    const from = (at + 3) * 4;
+    if (id === TEMP_A) {
+      this.tempAOff = from;
+      this.tempALen = len;
+      return;
+    }
+    if (id === TEMP_B) {
+      this.tempBOff = from;
+      this.tempBLen = len;
+      return;
+    }
+    if (id >= MAX_STRING_ID) return;
+    if (id >= this.strOff.length) {
+      let size = this.strOff.length * 2;
+      while (size <= id) size *= 2;
+      const off = new Int32Array(size);
+      off.set(this.strOff);
+      const lens = new Int32Array(size).fill(-1);
+      lens.set(this.strLen);
+      this.strOff = off;
+      this.strLen = lens;
+    }
+    if (this.strUsed + len > this.strBytes.length) {
+      let size = this.strBytes.length * 2;
+      while (size < this.strUsed + len) size *= 2;
+      const next = Buffer.allocUnsafe(size);
+      this.strBytes.copy(next, 0, 0, this.strUsed);
+      this.strBytes = next;
+    }
+    this.bytes.copy(this.strBytes, this.strUsed, from, from + len);
+    this.strOff[id] = this.strUsed;
+    this.strLen[id] = len;
+    this.strUsed += len;
+    this.cutNames.delete(id);
+  }
+
+  /** UTF-8 length of a string id (-1: unknown id). */
+  private len(id: number): number {
+    if (id === TEMP_A) return this.tempALen;
+    if (id === TEMP_B) return this.tempBLen;
+    return id < this.strLen.length ? this.strLen[id]! : -1;
+  }
+
+  /** Copies string `id` to buf at pos; returns the new position. */
+  private copy(id: number, buf: Buffer, pos: number, len: number): number {
+    let src: Buffer;
+    let from: number;
+    if (id === TEMP_A) {
+      src = this.bytes;
+      from = this.tempAOff;
+    } else if (id === TEMP_B) {
+      src = this.bytes;
+      from = this.tempBOff;
+    } else {
+      src = this.strBytes;
+      from = this.strOff[id]!;
+    }
+    if (len <= 16) {
+      for (let i = 0; i < len; i++) buf[pos + i] = src[from + i]!;
+    } else src.copy(buf, pos, from, from + len);
+    return pos + len;
+  }
+
+  private text(id: number): string {
+    const len = this.len(id);
+    if (len <= 0) return '';
+    if (id === TEMP_A) return this.bytes.toString('utf8', this.tempAOff, this.tempAOff + len);
+    if (id === TEMP_B) return this.bytes.toString('utf8', this.tempBOff, this.tempBOff + len);
+    const from = this.strOff[id]!;
+    return this.strBytes.toString('utf8', from, from + len);
+  }
+
+  /** A name or key longer than MAX_NAME bytes, cut at MAX_NAME characters (undefined: fits). */
+  private cut(id: number): Buffer | undefined {
+    if (this.len(id) <= MAX_NAME) return undefined;
+    if (id < MAX_STRING_ID) {
+      const cached = this.cutNames.get(id);
+      if (cached !== undefined) return cached;
+    }
+    const text = this.text(id);
+    const out = Buffer.from(text.length <= MAX_NAME ? text : text.slice(0, MAX_NAME), 'utf8');
+    if (id < MAX_STRING_ID) this.cutNames.set(id, out);
+    return out;
+  }
+
+  // ---- spans -----------------------------------------------------------------------------
+
+  /** Moves the span in `slot` to a buffer of its own. */
+  private evict(slot: number): External {
+    const len = this.slotLen[slot]!;
+    const ext = new External(
+      this.slotSeq[slot]!,
+      this.slotStart[slot]!,
+      this.slotAnn[slot]!,
+      this.slotTags[slot]!,
+      len * 2,
+    );
+    this.arena.copy(ext.buf, 0, slot * SLOT_BYTES, slot * SLOT_BYTES + len);
+    ext.len = len;
+    this.external.set(ext.seq, ext);
+    this.slotUsed[slot] = 0;
+    return ext;
+  }
+
+  // The span an event belongs to, with room for `need` more bytes: its slot (>= 0), or -1 with
+  // `this.ext` set, or -2 when unknown.
+  private ext: External | undefined = undefined;
+  private find(seq: number, need: number): number {
+    const slot = seq & SLOT_MASK;
+    if (this.slotUsed[slot] === 1 && this.slotSeq[slot] === seq) {
+      if (this.slotLen[slot]! + need <= SLOT_BYTES) return slot;
+      this.ext = this.evict(slot);
+      this.ext.ensure(need);
+      return -1;
+    }
+    const ext = this.external.get(seq);
+    if (ext === undefined) {
+      this.views.f64[F64_DROPPED_ORPHAN]! += 1;
+      return -2;
+    }
+    ext.ensure(need);
+    this.ext = ext;
+    return -1;
+  }
+
+  private start(u32: Uint32Array, r64: Float64Array, at: number): void {
+    const hdr = u32[at]!;
+    const seq = u32[at + 1]!;
+    const time = r64[(at + 2) >> 1]!;
+    if (time > this.now) this.now = time;
+    const slot = seq & SLOT_MASK;
+    if (this.slotUsed[slot] === 1) this.evict(slot);
+    const nameId = u32[at + 12]!;
+    let nameLen = this.len(nameId);
+    const cutName = nameLen > MAX_NAME ? this.cut(nameId) : undefined;
+    if (cutName !== undefined) nameLen = cutName.length;
+    const need = 64 + nameLen;
+    let buf: Buffer;
+    let p: number;
+    let ext: External | undefined;
+    if (need <= SLOT_BYTES) {
+      buf = this.arena;
+      p = slot * SLOT_BYTES;
+    } else {
+      ext = new External(seq, time, 0, 0, need * 2);
+      this.external.set(seq, ext);
+      buf = ext.buf;
+      p = 0;
+    }
+    const base = p;
+    const t0 = u32[at + 4]!;
+    const t1 = u32[at + 5]!;
+    // 1 trace_id
+    buf[p++] = 0x0a;
+    if (t0 !== 0 || t1 !== 0) {
+      buf[p++] = 16;
+      p = writeWord(buf, p, t0);
+      p = writeWord(buf, p, t1);
+    } else buf[p++] = 8;
+    p = writeWord(buf, p, u32[at + 6]!);
+    p = writeWord(buf, p, u32[at + 7]!);
+    // 2 parent_id
+    const p0 = u32[at + 10]!;
+    const p1 = u32[at + 11]!;
+    if (p0 !== 0 || p1 !== 0) {
+      buf[p++] = 0x12;
+      buf[p++] = 8;
+      p = writeWord(buf, p, p0);
+      p = writeWord(buf, p, p1);
+    }
+    // 3 id
+    buf[p++] = 0x1a;
+    buf[p++] = 8;
+    p = writeWord(buf, p, u32[at + 8]!);
+    p = writeWord(buf, p, u32[at + 9]!);
+    // 4 kind
+    const kind = (hdr >>> 12) & 7;
+    if (kind !== 0) {
+      buf[p++] = 0x20;
+      buf[p++] = kind;
+    }
+    // 5 name
+    if (nameLen > 0) {
+      buf[p++] = 0x2a;
+      p = writeVarint(buf, p, nameLen);
+      if (cutName !== undefined) {
+        cutName.copy(buf, p);
+        p += nameLen;
+      } else p = this.copy(nameId, buf, p, nameLen);
+    }
+    // 6 timestamp
+    buf[p++] = 0x31;
+    p = writeFixed64(buf, p, Math.round((this.origin + time) * 1000));
+    // 12 debug
+    if ((hdr & 0x8000) !== 0) {
+      buf[p++] = 0x60;
+      buf[p++] = 1;
+    }
+    // 100 level
+    buf[p++] = 0xa0;
+    buf[p++] = 0x06;
+    buf[p++] = Math.min(7, (hdr >>> 8) & 15);
+    if (ext !== undefined) ext.len = p;
+    else {
+      this.slotUsed[slot] = 1;
+      this.slotSeq[slot] = seq;
+      this.slotLen[slot] = p - base;
+      this.slotStart[slot] = time;
+      this.slotAnn[slot] = 0;
+      this.slotTags[slot] = 0;
+    }
+  }
+
+  private annotate(u32: Uint32Array, r64: Float64Array, at: number): void {
+    const id = u32[at + 4]!;
+    const len = this.len(id);
+    if (len <= 0) {
+      if (len < 0) this.views.f64[F64_DROPPED_ORPHAN]! += 1;
+      return; // collectors reject empty annotation values
+    }
+    const seq = u32[at + 1]!;
+    const inner = 9 + 1 + varintLength(len) + len + 3;
+    const slot = this.find(seq, 1 + varintLength(inner) + inner);
+    if (slot === -2) return;
+    let buf: Buffer;
+    let p: number;
+    if (slot >= 0) {
+      if (this.slotAnn[slot]! >= MAX_ANNOTATIONS) return;
+      this.slotAnn[slot]!++;
+      buf = this.arena;
+      p = slot * SLOT_BYTES + this.slotLen[slot]!;
+    } else {
+      const ext = this.ext!;
+      if (ext.annotations >= MAX_ANNOTATIONS) return;
+      ext.annotations++;
+      buf = ext.buf;
+      p = ext.len;
+    }
+    const start = p;
+    buf[p++] = 0x52;
+    p = writeVarint(buf, p, inner);
+    buf[p++] = 0x09;
+    p = writeFixed64(buf, p, Math.round((this.origin + r64[(at + 2) >> 1]!) * 1000));
+    buf[p++] = 0x12;
+    p = writeVarint(buf, p, len);
+    p = this.copy(id, buf, p, len);
+    buf[p++] = 0xa0;
+    buf[p++] = 0x06;
+    buf[p++] = Math.min(7, (u32[at]! >>> 8) & 15);
+    if (slot >= 0) this.slotLen[slot]! += p - start;
+    else this.ext!.len = p;
+  }
+
+  private tag(u32: Uint32Array, r64: Float64Array, at: number, type: number): void {
+    const keyId = u32[at + 2]!;
+    let keyLen = this.len(keyId);
+    if (keyLen <= 0) {
+      if (keyLen < 0) this.views.f64[F64_DROPPED_ORPHAN]! += 1;
+      return; // collectors reject empty keys
+    }
+    const cutKey = keyLen > MAX_NAME ? this.cut(keyId) : undefined;
+    if (cutKey !== undefined) keyLen = cutKey.length;
+    // The value: a string id, or ASCII of a number or boolean.
+    let valueId = -1;
+    let ascii = '';
+    let intValue = 0;
+    let valueLen: number;
+    if (type === T_TAG_STR) {
+      valueId = u32[at + 3]!;
+      valueLen = this.len(valueId);
+      if (valueLen < 0) {
+        this.views.f64[F64_DROPPED_ORPHAN]! += 1;
+        return;
+      }
+    } else if (type === T_TAG_BOOL) {
+      ascii = u32[at + 3] !== 0 ? 'true' : 'false';
+      valueLen = ascii.length;
+    } else {
+      const n = r64[(at + 4) >> 1]!;
+      if (n === (n | 0) && !(n === 0 && 1 / n < 0)) {
+        valueId = -2; // a 32-bit integer, written digit by digit below
+        intValue = n;
+        valueLen = intLength(n);
+      } else {
+        ascii = String(n);
+        valueLen = ascii.length;
+      }
+    }
+    const inner = 1 + varintLength(keyLen) + keyLen + 1 + varintLength(valueLen) + valueLen;
+    const slot = this.find(u32[at + 1]!, 1 + varintLength(inner) + inner);
+    if (slot === -2) return;
+    let buf: Buffer;
+    let p: number;
+    if (slot >= 0) {
+      if (this.slotTags[slot]! >= MAX_TAGS) return;
+      this.slotTags[slot]!++;
+      buf = this.arena;
+      p = slot * SLOT_BYTES + this.slotLen[slot]!;
+    } else {
+      const ext = this.ext!;
+      if (ext.tags >= MAX_TAGS) return;
+      ext.tags++;
+      buf = ext.buf;
+      p = ext.len;
+    }
+    const start = p;
+    buf[p++] = 0x5a;
+    p = writeVarint(buf, p, inner);
+    buf[p++] = 0x0a;
+    p = writeVarint(buf, p, keyLen);
+    if (cutKey !== undefined) {
+      cutKey.copy(buf, p);
+      p += keyLen;
+    } else p = this.copy(keyId, buf, p, keyLen);
+    buf[p++] = 0x12;
+    p = writeVarint(buf, p, valueLen);
+    if (valueId >= 0) p = this.copy(valueId, buf, p, valueLen);
+    else if (valueId === -2) p = writeInt(buf, p, intValue, valueLen);
+    else for (let i = 0; i < valueLen; i++) buf[p++] = ascii.charCodeAt(i);
+    if (slot >= 0) this.slotLen[slot]! += p - start;
+    else this.ext!.len = p;
+  }
+
+  private remote(u32: Uint32Array, at: number): void {
+    const service = u32[at + 2]!;
+    const ip = u32[at + 3]!;
+    const ep: Endpoint = {};
+    if (service !== NONE) ep.serviceName = this.text(service);
+    if (ip !== NONE) {
+      const text = this.text(ip);
+      if (text.includes(':')) ep.ipv6 = text;
+      else ep.ipv4 = text;
+    }
+    if (u32[at + 4]! !== 0) ep.port = u32[at + 4]!;
+    const body = encodeEndpoint(ep);
+    const slot = this.find(u32[at + 1]!, 1 + varintLength(body.length) + body.length);
+    if (slot === -2) return;
+    let buf: Buffer;
+    let p: number;
+    if (slot >= 0) {
+      buf = this.arena;
+      p = slot * SLOT_BYTES + this.slotLen[slot]!;
+    } else {
+      buf = this.ext!.buf;
+      p = this.ext!.len;
+    }
+    const start = p;
+    buf[p++] = 0x4a;
+    p = writeVarint(buf, p, body.length);
+    body.copy(buf, p);
+    p += body.length;
+    if (slot >= 0) this.slotLen[slot]! += p - start;
+    else this.ext!.len = p;
+  }
+
+  private end(u32: Uint32Array, r64: Float64Array, at: number): void {
+    const seq = u32[at + 1]!;
+    const time = r64[(at + 2) >> 1]!;
+    if (time > this.now) this.now = time;
+    const slot = seq & SLOT_MASK;
+    let src: Buffer;
+    let from: number;
+    let len: number;
+    let startTime: number;
+    if (this.slotUsed[slot] === 1 && this.slotSeq[slot] === seq) {
+      src = this.arena;
+      from = slot * SLOT_BYTES;
+      len = this.slotLen[slot]!;
+      startTime = this.slotStart[slot]!;
+      this.slotUsed[slot] = 0;
+    } else {
+      const ext = this.external.get(seq);
+      if (ext === undefined) {
+        this.views.f64[F64_DROPPED_ORPHAN]! += 1;
+        return;
+      }
+      this.external.delete(seq);
+      src = ext.buf;
+      from = 0;
+      len = ext.len;
+      startTime = ext.start;
+    }
+    const duration = Math.max(1, Math.round((time - startTime) * 1000));
+    const size = len + 1 + varintLength(duration) + this.tail.length;
+    const need = 1 + varintLength(size) + size;
+    if (this.outPos + need > this.out.length) {
+      if (this.outCount > 0) this.closeBatch();
+      if (need > this.out.length) this.out = Buffer.allocUnsafe(need * 2);
+    }
+    const out = this.out;
+    let p = this.outPos;
+    out[p++] = 0x0a;
+    p = writeVarint(out, p, size);
+    if (len <= 16) {
+      for (let i = 0; i < len; i++) out[p + i] = src[from + i]!;
+    } else src.copy(out, p, from, from + len);
+    p += len;
+    out[p++] = 0x38;
+    p = writeVarint(out, p, duration);
+    const tail = this.tail;
+    tail.copy(out, p);
+    p += tail.length;
+    this.outPos = p;
+    if (++this.outCount >= this.batchSize) this.closeBatch();
+  }
+
+  private readonly visit = (views: RingViews, at: number): void => {
+    const u32 = views.u32;
+    switch (u32[at]! & 0xff) {
+      case T_PAD:
+        return;
+      case T_STRING:
+        return this.define(u32[at + 1]!, at);
+      case T_START:
+        return this.start(u32, views.r64, at);
+      case T_ANNOTATE:
+        return this.annotate(u32, views.r64, at);
+      case T_TAG_STR:
+        return this.tag(u32, views.r64, at, T_TAG_STR);
+      case T_TAG_BOOL:
+        return this.tag(u32, views.r64, at, T_TAG_BOOL);
+      case T_TAG_NUM:
+        return this.tag(u32, views.r64, at, T_TAG_NUM);
+      case T_END:
+        return this.end(u32, views.r64, at);
+      case T_REMOTE:
+        return this.remote(u32, at);
+      default:
+        throw new Error(`ring: unknown record type ${u32[at]! & 0xff}`);
+    }
+  };
+}
+
+function writeVarint(buf: Buffer, p: number, n: number): number {
+  while (n >= 0x80000000) {
+    buf[p++] = (n % 128) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  while (n >= 0x80) {
+    buf[p++] = (n & 0x7f) | 0x80;
+    n >>>= 7;
+  }
+  buf[p++] = n;
+  return p;
+}
+
+/** Characters of a 32-bit integer in decimal. */
+function intLength(n: number): number {
+  let len = n < 0 ? 2 : 1;
+  let v = n < 0 ? -n : n;
+  while (v >= 10) {
+    v = Math.floor(v / 10);
+    len++;
+  }
+  return len;
+}
+
+function writeInt(buf: Buffer, p: number, n: number, len: number): number {
+  let v = n < 0 ? -n : n;
+  if (n < 0) buf[p] = 0x2d;
+  for (let i = p + len - 1; i >= p + (n < 0 ? 1 : 0); i--) {
+    buf[i] = 0x30 + (v % 10);
+    v = Math.floor(v / 10);
+  }
+  return p + len;
+}
+
+function writeWord(buf: Buffer, p: number, w: number): number {
+  buf[p] = w >>> 24;
+  buf[p + 1] = (w >>> 16) & 255;
+  buf[p + 2] = (w >>> 8) & 255;
+  buf[p + 3] = w & 255;
+  return p + 4;
+}
+
+function writeFixed64(buf: Buffer, p: number, n: number): number {
+  const lo = n % TWO32;
+  const hi = (n - lo) / TWO32;
+  buf[p] = lo & 255;
+  buf[p + 1] = (lo >>> 8) & 255;
+  buf[p + 2] = (lo >>> 16) & 255;
+  buf[p + 3] = lo >>> 24;
+  buf[p + 4] = hi & 255;
+  buf[p + 5] = (hi >>> 8) & 255;
+  buf[p + 6] = (hi >>> 16) & 255;
+  buf[p + 7] = hi >>> 24;
+  return p + 8;
+}
