@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { get } from 'node:http';
 import { setImmediate as yieldNow } from 'node:timers/promises';
 import { context, trace, type Context, type Tracer as OtelTracer } from '@opentelemetry/api';
 import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
@@ -10,6 +11,8 @@ import {
   BatchSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { Levels, createTracer, type Span } from '@blkkin/tracer';
+
+const DEBUG = Levels.debug;
 import * as zipkin from 'zipkin';
 import { HttpLogger } from 'zipkin-transport-http';
 
@@ -22,12 +25,13 @@ import { HttpLogger } from 'zipkin-transport-http';
 
 /** The same workload for every tracer. */
 interface Adapter {
-  /** A span (start, end) in an unsampled trace. */
-  unsampled(): void;
-  /** An annotation below the level threshold on a recorded span (or the nearest equivalent). */
-  filtered(): void;
-  /** A sampled span: start, 2 annotations, 2 tags, end. */
-  full(i: number): void;
+  /** n spans (start, end) in an unsampled trace. Each adapter has its own loops, so that the
+   * JIT can inline the call being measured. */
+  unsampled(n: number): void;
+  /** n annotations below the level threshold on a recorded span (or the nearest equivalent). */
+  filtered(n: number): void;
+  /** n sampled spans: start, 2 annotations, 2 tags, end. */
+  full(n: number): void;
   /** Sends everything recorded; resolves once sent. */
   flush(): Promise<void>;
   /** Spans the tracer knows it dropped. */
@@ -54,19 +58,21 @@ function blkkin(sink: string, thread: 'main' | 'worker'): Adapter {
   const parent = tracer.startSpan('request', { kind: 'SERVER' });
   const opts = { parent };
   return {
-    unsampled() {
-      off.startSpan('op').end();
+    unsampled(n) {
+      for (let i = 0; i < n; i++) off.startSpan('op').end();
     },
-    filtered() {
-      parent.annotate('detail', Levels.debug);
+    filtered(n) {
+      for (let i = 0; i < n; i++) parent.annotate('detail', DEBUG);
     },
-    full(i) {
-      const s: Span = tracer.startSpan('op', opts);
-      s.annotate('a');
-      s.annotate('b');
-      s.tag('k', 'v');
-      s.tag('n', i);
-      s.end();
+    full(n) {
+      for (let i = 0; i < n; i++) {
+        const s: Span = tracer.startSpan('op', opts);
+        s.annotate('a');
+        s.annotate('b');
+        s.tag('k', 'v');
+        s.tag('n', i);
+        s.end();
+      }
     },
     flush: () => tracer.flush(),
     dropped() {
@@ -97,19 +103,21 @@ function otel(sink: string): Adapter {
   // on a span that does not record.
   const nonRecording = off.startSpan('request');
   return {
-    unsampled() {
-      off.startSpan('op').end();
+    unsampled(n) {
+      for (let i = 0; i < n; i++) off.startSpan('op').end();
     },
-    filtered() {
-      nonRecording.addEvent('detail');
+    filtered(n) {
+      for (let i = 0; i < n; i++) nonRecording.addEvent('detail');
     },
-    full(i) {
-      const s = tracer.startSpan('op', undefined, ctx);
-      s.addEvent('a');
-      s.addEvent('b');
-      s.setAttribute('k', 'v');
-      s.setAttribute('n', i);
-      s.end();
+    full(n) {
+      for (let i = 0; i < n; i++) {
+        const s = tracer.startSpan('op', undefined, ctx);
+        s.addEvent('a');
+        s.addEvent('b');
+        s.setAttribute('k', 'v');
+        s.setAttribute('n', i);
+        s.end();
+      }
     },
     flush: () => provider.forceFlush(),
     dropped: () => 0, // counted by the sink
@@ -147,23 +155,27 @@ function zipkinJs(sink: string): Adapter {
   off.setId(offRoot);
   void pending;
   return {
-    unsampled() {
-      off.setId(off.createChildId(offRoot));
-      off.recordAnnotation(new Annotation.LocalOperationStart('op'));
-      off.recordAnnotation(new Annotation.LocalOperationStop());
+    unsampled(n) {
+      for (let i = 0; i < n; i++) {
+        off.setId(off.createChildId(offRoot));
+        off.recordAnnotation(new Annotation.LocalOperationStart('op'));
+        off.recordAnnotation(new Annotation.LocalOperationStop());
+      }
     },
-    filtered() {
+    filtered(n) {
       // No severity levels: the nearest thing is a message in an unsampled trace.
-      off.recordMessage('detail');
+      for (let i = 0; i < n; i++) off.recordMessage('detail');
     },
-    full(i) {
-      tracer.setId(tracer.createChildId(parent));
-      tracer.recordAnnotation(new Annotation.LocalOperationStart('op'));
-      tracer.recordMessage('a');
-      tracer.recordMessage('b');
-      tracer.recordBinary('k', 'v');
-      tracer.recordBinary('n', i);
-      tracer.recordAnnotation(new Annotation.LocalOperationStop());
+    full(n) {
+      for (let i = 0; i < n; i++) {
+        tracer.setId(tracer.createChildId(parent));
+        tracer.recordAnnotation(new Annotation.LocalOperationStart('op'));
+        tracer.recordMessage('a');
+        tracer.recordMessage('b');
+        tracer.recordBinary('k', 'v');
+        tracer.recordBinary('n', i);
+        tracer.recordAnnotation(new Annotation.LocalOperationStop());
+      }
     },
     flush() {
       // HttpLogger posts its queue every httpInterval; post now and wait for the answer.
@@ -189,15 +201,35 @@ function median(values: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
-/** ns per call of fn, the median of `reps` timed loops of n calls. */
-function nsPer(fn: () => void, n: number, reps: number): number {
+/** ns per operation, the median of `reps` timed loops of n operations. */
+function nsPer(loop: (n: number) => void, n: number, reps: number): number {
   const out: number[] = [];
   for (let r = 0; r < reps; r++) {
     const t = process.hrtime.bigint();
-    for (let i = 0; i < n; i++) fn();
+    loop(n);
     out.push(Number(process.hrtime.bigint() - t) / n);
   }
   return median(out);
+}
+
+/** Spans the sink has counted for us (node:http, not fetch: loading undici would be measured). */
+function sinkCount(sink: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    get(`${sink}/count`, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => resolve(Number(text)));
+    }).on('error', reject);
+  });
+}
+
+/** `spans` sampled spans recorded in chunks, the exporter running between chunks; then flush. */
+async function exportRun(adapter: Adapter, spans: number): Promise<void> {
+  for (let c = 0; c < spans / CHUNK; c++) {
+    adapter.full(CHUNK);
+    await yieldNow();
+  }
+  await adapter.flush();
 }
 
 /** CPU of this process's main thread (the application's), ms, from /proc (10 ms ticks). */
@@ -223,12 +255,14 @@ async function main(): Promise<void> {
         ? zipkinJs(sink!)
         : blkkin(sink!, which === 'blkkin-worker' ? 'worker' : 'main');
 
-  // Warm-up: let the JIT settle on every path (the spans go to the sink, uncounted below).
-  for (let i = 0; i < 20_000; i++) adapter.full(i);
-  nsPer(adapter.unsampled, 200_000, 2);
-  nsPer(adapter.filtered, 200_000, 2);
-  await adapter.flush();
-  await yieldNow();
+  // Warm-up: the same work as measured below, until the JIT has settled on every path (the
+  // spans go to the sink, not counted below).
+  for (let w = 0; w < 3; w++) {
+    await exportRun(adapter, spans / 2);
+    await sinkCount(sink!);
+    nsPer(adapter.unsampled, 200_000, 1);
+    nsPer(adapter.filtered, 200_000, 1);
+  }
 
   const unsampledNs = nsPer(adapter.unsampled, 1_000_000, 5);
   const filteredNs = nsPer(adapter.filtered, 2_000_000, 5);
@@ -237,7 +271,7 @@ async function main(): Promise<void> {
   const chunkNs: number[] = [];
   for (let c = 0; c < 40; c++) {
     const t = process.hrtime.bigint();
-    for (let i = 0; i < CHUNK; i++) adapter.full(i);
+    adapter.full(CHUNK);
     chunkNs.push(Number(process.hrtime.bigint() - t) / CHUNK);
     await yieldNow();
   }
@@ -246,20 +280,15 @@ async function main(): Promise<void> {
 
   // Producer CPU per exported span: every span recorded and exported, all threads of this
   // process (process.cpuUsage) and the application thread alone. The sink counts what arrives.
-  const count = async () => Number(await (await fetch(`${sink}/count`)).text());
-  const arrivedBefore = await count();
+  const arrivedBefore = await sinkCount(sink!);
   const before = process.cpuUsage();
   const mainBefore = mainThreadCpuMs();
   const wall = process.hrtime.bigint();
-  for (let c = 0; c < spans / CHUNK; c++) {
-    for (let i = 0; i < CHUNK; i++) adapter.full(i);
-    await yieldNow();
-  }
-  await adapter.flush();
+  await exportRun(adapter, spans);
   const cpu = process.cpuUsage(before);
   const mainMs = mainThreadCpuMs() - mainBefore;
   const wallMs = Number(process.hrtime.bigint() - wall) / 1e6;
-  const exported = (await count()) - arrivedBefore;
+  const exported = (await sinkCount(sink!)) - arrivedBefore;
   const figures = {
     tracer: which,
     unsampledNs,

@@ -18,7 +18,9 @@ import {
   T_TAG_BOOL,
   T_TAG_NUM,
   T_TAG_STR,
-  drainRing,
+  CTRL_READ,
+  CTRL_WRITE,
+  POS_MASK,
   type RingViews,
 } from './ring.js';
 
@@ -42,6 +44,7 @@ const TWO32 = 4294967296;
 
 class External {
   buf: Buffer;
+  dv: DataView;
   len = 0;
   constructor(
     readonly seq: number,
@@ -51,6 +54,7 @@ class External {
     size: number,
   ) {
     this.buf = Buffer.allocUnsafe(Math.max(512, size));
+    this.dv = viewOf(this.buf);
   }
   ensure(n: number): void {
     if (this.len + n <= this.buf.length) return;
@@ -59,6 +63,7 @@ class External {
     const next = Buffer.allocUnsafe(size);
     this.buf.copy(next, 0, 0, this.len);
     this.buf = next;
+    this.dv = viewOf(next);
   }
 }
 
@@ -96,6 +101,7 @@ export class ProtoAssembler {
   private tempBLen = 0;
   // Spans in progress.
   private readonly arena = Buffer.allocUnsafe(SLOTS * SLOT_BYTES);
+  private readonly arenaDv = viewOf(this.arena);
   private readonly slotUsed = new Uint8Array(SLOTS);
   private readonly slotSeq = new Uint32Array(SLOTS);
   private readonly slotLen = new Int32Array(SLOTS);
@@ -105,6 +111,7 @@ export class ProtoAssembler {
   private readonly external = new Map<number, External>();
   // Finished spans.
   private out: Buffer;
+  private outDv: DataView;
   private outPos = 0;
   private outCount = 0;
   private readonly ready: ProtoBatch[] = [];
@@ -124,6 +131,7 @@ export class ProtoAssembler {
     this.origin = views.f64[F64_TIME_ORIGIN]!;
     this.bytes = views.bytes;
     this.out = Buffer.allocUnsafe(batchSize * 160);
+    this.outDv = viewOf(this.out);
     // What END appends to every span: local endpoint (8) and node (101).
     const ep = encodeEndpoint(local.endpoint);
     const node = Buffer.from(local.node, 'utf8');
@@ -141,9 +149,53 @@ export class ProtoAssembler {
     this.tail = tail.subarray(0, p);
   }
 
-  /** Reads every published record; returns how many. */
+  /** Reads every published record, then releases the space to the producer; returns how many. */
   drain(): number {
-    return drainRing(this.views, this.visit);
+    const views = this.views;
+    const { ctrl, u32, r64, mask } = views;
+    const write = Atomics.load(ctrl, CTRL_WRITE);
+    let read = Atomics.load(ctrl, CTRL_READ);
+    let count = 0;
+    while (read !== write) {
+      const at = read & mask;
+      const hdr = u32[at]!;
+      const len = hdr >>> 16;
+      if (len === 0) throw new Error(`ring: zero-length record at ${at}`);
+      switch (hdr & 0xff) {
+        case T_PAD:
+          break;
+        case T_STRING:
+          this.define(u32[at + 1]!, at);
+          break;
+        case T_START:
+          this.start(u32, r64, at);
+          break;
+        case T_ANNOTATE:
+          this.annotate(u32, r64, at);
+          break;
+        case T_TAG_STR:
+          this.tag(u32, r64, at, T_TAG_STR);
+          break;
+        case T_TAG_BOOL:
+          this.tag(u32, r64, at, T_TAG_BOOL);
+          break;
+        case T_TAG_NUM:
+          this.tag(u32, r64, at, T_TAG_NUM);
+          break;
+        case T_END:
+          this.end(u32, r64, at);
+          break;
+        case T_REMOTE:
+          this.remote(u32, at);
+          break;
+        default:
+          throw new Error(`ring: unknown record type ${hdr & 0xff}`);
+      }
+      count++;
+      read = (read + len) & POS_MASK;
+    }
+    Atomics.store(ctrl, CTRL_READ, read);
+    return count;
   }
 
   /** Spans finished and not yet taken. */
@@ -192,6 +244,7 @@ export class ProtoAssembler {
   private closeBatch(): void {
     this.ready.push({ body: this.out.subarray(0, this.outPos), count: this.outCount });
     this.out = Buffer.allocUnsafe(Math.max(this.out.length, this.batchSize * 160));
+    this.outDv = viewOf(this.out);
     this.outPos = 0;
     this.outCount = 0;
   }
@@ -338,15 +391,18 @@ export class ProtoAssembler {
     if (cutName !== undefined) nameLen = cutName.length;
     const need = 64 + nameLen;
     let buf: Buffer;
+    let dv: DataView;
     let p: number;
     let ext: External | undefined;
     if (need <= SLOT_BYTES) {
       buf = this.arena;
+      dv = this.arenaDv;
       p = slot * SLOT_BYTES;
     } else {
       ext = new External(seq, time, 0, 0, need * 2);
       this.external.set(seq, ext);
       buf = ext.buf;
+      dv = ext.dv;
       p = 0;
     }
     const base = p;
@@ -356,25 +412,33 @@ export class ProtoAssembler {
     buf[p++] = 0x0a;
     if (t0 !== 0 || t1 !== 0) {
       buf[p++] = 16;
-      p = writeWord(buf, p, t0);
-      p = writeWord(buf, p, t1);
+      dv.setUint32(p, t0);
+      p += 4;
+      dv.setUint32(p, t1);
+      p += 4;
     } else buf[p++] = 8;
-    p = writeWord(buf, p, u32[at + 6]!);
-    p = writeWord(buf, p, u32[at + 7]!);
+    dv.setUint32(p, u32[at + 6]!);
+    p += 4;
+    dv.setUint32(p, u32[at + 7]!);
+    p += 4;
     // 2 parent_id
     const p0 = u32[at + 10]!;
     const p1 = u32[at + 11]!;
     if (p0 !== 0 || p1 !== 0) {
       buf[p++] = 0x12;
       buf[p++] = 8;
-      p = writeWord(buf, p, p0);
-      p = writeWord(buf, p, p1);
+      dv.setUint32(p, p0);
+      p += 4;
+      dv.setUint32(p, p1);
+      p += 4;
     }
     // 3 id
     buf[p++] = 0x1a;
     buf[p++] = 8;
-    p = writeWord(buf, p, u32[at + 8]!);
-    p = writeWord(buf, p, u32[at + 9]!);
+    dv.setUint32(p, u32[at + 8]!);
+    p += 4;
+    dv.setUint32(p, u32[at + 9]!);
+    p += 4;
     // 4 kind
     const kind = (hdr >>> 12) & 7;
     if (kind !== 0) {
@@ -392,7 +456,7 @@ export class ProtoAssembler {
     }
     // 6 timestamp
     buf[p++] = 0x31;
-    p = writeFixed64(buf, p, Math.round((this.origin + time) * 1000));
+    p = fixed64(dv, p, Math.round((this.origin + time) * 1000));
     // 12 debug
     if ((hdr & 0x8000) !== 0) {
       buf[p++] = 0x60;
@@ -425,24 +489,27 @@ export class ProtoAssembler {
     const slot = this.find(seq, 1 + varintLength(inner) + inner);
     if (slot === -2) return;
     let buf: Buffer;
+    let dv: DataView;
     let p: number;
     if (slot >= 0) {
       if (this.slotAnn[slot]! >= MAX_ANNOTATIONS) return;
       this.slotAnn[slot]!++;
       buf = this.arena;
+      dv = this.arenaDv;
       p = slot * SLOT_BYTES + this.slotLen[slot]!;
     } else {
       const ext = this.ext!;
       if (ext.annotations >= MAX_ANNOTATIONS) return;
       ext.annotations++;
       buf = ext.buf;
+      dv = ext.dv;
       p = ext.len;
     }
     const start = p;
     buf[p++] = 0x52;
     p = writeVarint(buf, p, inner);
     buf[p++] = 0x09;
-    p = writeFixed64(buf, p, Math.round((this.origin + r64[(at + 2) >> 1]!) * 1000));
+    p = fixed64(dv, p, Math.round((this.origin + r64[(at + 2) >> 1]!) * 1000));
     buf[p++] = 0x12;
     p = writeVarint(buf, p, len);
     p = this.copy(id, buf, p, len);
@@ -587,50 +654,33 @@ export class ProtoAssembler {
     const need = 1 + varintLength(size) + size;
     if (this.outPos + need > this.out.length) {
       if (this.outCount > 0) this.closeBatch();
-      if (need > this.out.length) this.out = Buffer.allocUnsafe(need * 2);
+      if (need > this.out.length) {
+        this.out = Buffer.allocUnsafe(need * 2);
+        this.outDv = viewOf(this.out);
+      }
     }
     const out = this.out;
     let p = this.outPos;
     out[p++] = 0x0a;
     p = writeVarint(out, p, size);
-    if (len <= 16) {
-      for (let i = 0; i < len; i++) out[p + i] = src[from + i]!;
+    if (src === this.arena) {
+      // Word by word through DataViews: cheaper than Buffer#copy (which makes views) here.
+      const dv = this.outDv;
+      const sv = this.arenaDv;
+      const words = len & ~3;
+      let i = 0;
+      for (; i < words; i += 4) dv.setUint32(p + i, sv.getUint32(from + i, true), true);
+      for (; i < len; i++) out[p + i] = src[from + i]!;
     } else src.copy(out, p, from, from + len);
     p += len;
     out[p++] = 0x38;
     p = writeVarint(out, p, duration);
     const tail = this.tail;
-    tail.copy(out, p);
+    for (let i = 0; i < tail.length; i++) out[p + i] = tail[i]!;
     p += tail.length;
     this.outPos = p;
     if (++this.outCount >= this.batchSize) this.closeBatch();
   }
-
-  private readonly visit = (views: RingViews, at: number): void => {
-    const u32 = views.u32;
-    switch (u32[at]! & 0xff) {
-      case T_PAD:
-        return;
-      case T_STRING:
-        return this.define(u32[at + 1]!, at);
-      case T_START:
-        return this.start(u32, views.r64, at);
-      case T_ANNOTATE:
-        return this.annotate(u32, views.r64, at);
-      case T_TAG_STR:
-        return this.tag(u32, views.r64, at, T_TAG_STR);
-      case T_TAG_BOOL:
-        return this.tag(u32, views.r64, at, T_TAG_BOOL);
-      case T_TAG_NUM:
-        return this.tag(u32, views.r64, at, T_TAG_NUM);
-      case T_END:
-        return this.end(u32, views.r64, at);
-      case T_REMOTE:
-        return this.remote(u32, at);
-      default:
-        throw new Error(`ring: unknown record type ${u32[at]! & 0xff}`);
-    }
-  };
 }
 
 function writeVarint(buf: Buffer, p: number, n: number): number {
@@ -651,7 +701,7 @@ function intLength(n: number): number {
   let len = n < 0 ? 2 : 1;
   let v = n < 0 ? -n : n;
   while (v >= 10) {
-    v = Math.floor(v / 10);
+    v = (v / 10) | 0;
     len++;
   }
   return len;
@@ -660,31 +710,23 @@ function intLength(n: number): number {
 function writeInt(buf: Buffer, p: number, n: number, len: number): number {
   let v = n < 0 ? -n : n;
   if (n < 0) buf[p] = 0x2d;
-  for (let i = p + len - 1; i >= p + (n < 0 ? 1 : 0); i--) {
-    buf[i] = 0x30 + (v % 10);
-    v = Math.floor(v / 10);
+  const first = n < 0 ? p + 1 : p;
+  for (let i = p + len - 1; i >= first; i--) {
+    const q = (v / 10) | 0;
+    buf[i] = 0x30 + v - q * 10;
+    v = q;
   }
   return p + len;
 }
 
-function writeWord(buf: Buffer, p: number, w: number): number {
-  buf[p] = w >>> 24;
-  buf[p + 1] = (w >>> 16) & 255;
-  buf[p + 2] = (w >>> 8) & 255;
-  buf[p + 3] = w & 255;
-  return p + 4;
+/** A DataView over a Buffer's bytes. */
+function viewOf(buf: Buffer): DataView {
+  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
-function writeFixed64(buf: Buffer, p: number, n: number): number {
+function fixed64(dv: DataView, p: number, n: number): number {
   const lo = n % TWO32;
-  const hi = (n - lo) / TWO32;
-  buf[p] = lo & 255;
-  buf[p + 1] = (lo >>> 8) & 255;
-  buf[p + 2] = (lo >>> 16) & 255;
-  buf[p + 3] = lo >>> 24;
-  buf[p + 4] = hi & 255;
-  buf[p + 5] = (hi >>> 8) & 255;
-  buf[p + 6] = (hi >>> 16) & 255;
-  buf[p + 7] = hi >>> 24;
+  dv.setUint32(p, lo, true);
+  dv.setUint32(p + 4, (n - lo) / TWO32, true);
   return p + 8;
 }
