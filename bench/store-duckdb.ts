@@ -9,6 +9,7 @@ import { DuckDbStore } from '@blkkin/server';
  * disk and the latency of the queries the Zipkin UI makes. Figures (all numbers):
  *
  * - append_spans_per_s: spans / time spent in write() (generation excluded)
+ * - append_cpu_us_per_span: process CPU (all threads) per span while writing
  * - bytes_per_span: file size after the closing checkpoint / spans
  * - get_trace_p50_ms, get_trace_p99_ms
  * - find_service_p50_ms / _p99_ms: serviceName + lookback
@@ -209,6 +210,7 @@ export async function benchStore(opts: BenchStoreOptions = {}): Promise<Record<s
   try {
     let written = 0;
     let writeMs = 0;
+    let writeCpuMicros = 0;
     let traces = 0;
     let clock = startMicros;
     let logSeq = 0;
@@ -235,14 +237,19 @@ export async function benchStore(opts: BenchStoreOptions = {}): Promise<Record<s
         deferred = [];
       }
       const start = performance.now();
+      const cpu = process.cpuUsage();
       await store.write(batch, { logSeq: ++logSeq });
       writeMs += performance.now() - start;
+      const used = process.cpuUsage(cpu);
+      writeCpuMicros += used.user + used.system;
       written += batch.length;
       if (logSeq % 20 === 0)
         log(`appended ${written} spans, ${Math.round((written / writeMs) * 1000)} spans/s`);
     }
     figures.spans = written;
     figures.append_spans_per_s = Math.round((written / writeMs) * 1000);
+    // CPU of the whole process (all threads) while writing: what a busy machine does not distort.
+    figures.append_cpu_us_per_span = round(writeCpuMicros / written);
     const closeStart = performance.now();
     await store.close();
     figures.close_ms = round(performance.now() - closeStart, 0);

@@ -43,7 +43,7 @@ import { compareTracesNewestFirst, queryWindow, sortTrace, utcDayStart } from '.
  */
 
 const FILE = 'blkkin.duckdb';
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const KIND_CODES: Record<SpanKind, number> = { CLIENT: 1, SERVER: 2, PRODUCER: 3, CONSUMER: 4 };
 const KINDS: (SpanKind | undefined)[] = [undefined, 'CLIENT', 'SERVER', 'PRODUCER', 'CONSUMER'];
