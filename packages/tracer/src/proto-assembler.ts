@@ -40,6 +40,8 @@ import {
 const SLOTS = 4096;
 const SLOT_MASK = SLOTS - 1;
 const SLOT_BYTES = 256;
+const TAIL_BYTES = 1024;
+const STRING_BYTES = 1024 * 1024;
 const TWO32 = 4294967296;
 
 class External {
@@ -87,8 +89,12 @@ export interface ProtoBatch {
 }
 
 export class ProtoAssembler {
+  // Slots, the END tail, the batch being built and the interned strings share one ArrayBuffer,
+  // so that copies between them are copyWithin (a memmove, no view to allocate).
+  private readonly mem: ArrayBuffer;
+  private readonly m8: Uint8Array;
   // Interned strings: UTF-8 bytes in an arena.
-  private strBytes = Buffer.allocUnsafe(64 * 1024);
+  private strBytes: Buffer;
   private strUsed = 0;
   private strOff = new Int32Array(1024);
   private strLen = new Int32Array(1024).fill(-1);
@@ -100,14 +106,24 @@ export class ProtoAssembler {
   private tempBOff = 0;
   private tempBLen = 0;
   // Spans in progress.
-  private readonly arena = Buffer.allocUnsafe(SLOTS * SLOT_BYTES);
-  private readonly arenaDv = viewOf(this.arena);
+  private readonly arena: Buffer;
+  private readonly arenaDv: DataView;
+  private readonly outCap: number;
+  /** Where `out`, the interned strings and the tail start in `mem` (-1: moved out of it). */
+  private outBase: number;
+  private strBase: number;
+  private tailBase = -1;
   private readonly slotUsed = new Uint8Array(SLOTS);
   private readonly slotSeq = new Uint32Array(SLOTS);
   private readonly slotLen = new Int32Array(SLOTS);
   private readonly slotStart = new Float64Array(SLOTS);
   private readonly slotAnn = new Uint16Array(SLOTS);
   private readonly slotTags = new Uint16Array(SLOTS);
+  /** Trace id (4 words), span id (2), parent id (2) of each slot's span. */
+  private readonly slotIds = new Uint32Array(SLOTS * 8);
+  /** The START header (kind, level, debug) and the interned name (-1: none, or among the bytes). */
+  private readonly slotHdr = new Uint32Array(SLOTS);
+  private readonly slotName = new Int32Array(SLOTS);
   private readonly external = new Map<number, External>();
   // Finished spans.
   private out: Buffer;
@@ -130,8 +146,17 @@ export class ProtoAssembler {
   ) {
     this.origin = views.f64[F64_TIME_ORIGIN]!;
     this.bytes = views.bytes;
-    this.out = Buffer.allocUnsafe(batchSize * 160);
+    const arena = SLOTS * SLOT_BYTES;
+    this.outCap = Math.max(256 * 1024, batchSize * 200);
+    this.mem = new ArrayBuffer(arena + TAIL_BYTES + this.outCap + STRING_BYTES);
+    this.m8 = new Uint8Array(this.mem);
+    this.arena = Buffer.from(this.mem, 0, arena);
+    this.arenaDv = viewOf(this.arena);
+    this.outBase = arena + TAIL_BYTES;
+    this.out = Buffer.from(this.mem, this.outBase, this.outCap);
     this.outDv = viewOf(this.out);
+    this.strBase = arena + TAIL_BYTES + this.outCap;
+    this.strBytes = Buffer.from(this.mem, this.strBase, STRING_BYTES);
     // What END appends to every span: local endpoint (8) and node (101).
     const ep = encodeEndpoint(local.endpoint);
     const node = Buffer.from(local.node, 'utf8');
@@ -146,7 +171,26 @@ export class ProtoAssembler {
     p = writeVarint(tail, p, node.length);
     node.copy(tail, p);
     p += node.length;
-    this.tail = tail.subarray(0, p);
+    const tailAt = arena;
+    if (p > TAIL_BYTES) this.tail = tail.subarray(0, p);
+    else {
+      tail.copy(this.m8, tailAt, 0, p);
+      this.tail = Buffer.from(this.mem, tailAt, p);
+      this.tailBase = tailAt;
+    }
+  }
+
+  /** Copies len bytes within `mem` (absolute offsets): a memmove, or a loop when short. */
+  private memmove(to: number, from: number, len: number): void {
+    const m8 = this.m8;
+    if (len > 24) m8.copyWithin(to, from, from + len);
+    else for (let i = 0; i < len; i++) m8[to + i] = m8[from + i]!;
+  }
+
+  /** Copies len bytes between buffers (one of them outside `mem`). */
+  private static copyBytes(src: Buffer, from: number, dst: Buffer, to: number, len: number): void {
+    if (len <= 32) for (let i = 0; i < len; i++) dst[to + i] = src[from + i]!;
+    else src.copy(dst, to, from, from + len);
   }
 
   /** Reads every published record, then releases the space to the producer; returns how many. */
@@ -242,9 +286,15 @@ export class ProtoAssembler {
   }
 
   private closeBatch(): void {
-    this.ready.push({ body: this.out.subarray(0, this.outPos), count: this.outCount });
-    this.out = Buffer.allocUnsafe(Math.max(this.out.length, this.batchSize * 160));
-    this.outDv = viewOf(this.out);
+    const body = Buffer.allocUnsafe(this.outPos);
+    this.out.copy(body, 0, 0, this.outPos);
+    this.ready.push({ body, count: this.outCount });
+    if (this.outBase < 0) {
+      // Back from a batch of one oversized span to the shared area.
+      this.outBase = SLOTS * SLOT_BYTES + TAIL_BYTES;
+      this.out = Buffer.from(this.mem, this.outBase, this.outCap);
+      this.outDv = viewOf(this.out);
+    }
     this.outPos = 0;
     this.outCount = 0;
   }
@@ -281,8 +331,9 @@ export class ProtoAssembler {
       const next = Buffer.allocUnsafe(size);
       this.strBytes.copy(next, 0, 0, this.strUsed);
       this.strBytes = next;
+      this.strBase = -1; // no longer in mem
     }
-    this.bytes.copy(this.strBytes, this.strUsed, from, from + len);
+    ProtoAssembler.copyBytes(this.bytes, from, this.strBytes, this.strUsed, len);
     this.strOff[id] = this.strUsed;
     this.strLen[id] = len;
     this.strUsed += len;
@@ -296,8 +347,15 @@ export class ProtoAssembler {
     return id < this.strLen.length ? this.strLen[id]! : -1;
   }
 
-  /** Copies string `id` to buf at pos; returns the new position. */
-  private copy(id: number, buf: Buffer, pos: number, len: number): number {
+  /**
+   * Copies string `id` to buf at pos; returns the new position. `base`: where buf starts in `mem`
+   * (-1: buf is not in mem).
+   */
+  private copy(id: number, buf: Buffer, pos: number, len: number, base: number): number {
+    if (base >= 0 && id < MAX_STRING_ID && this.strBase >= 0) {
+      this.memmove(base + pos, this.strBase + this.strOff[id]!, len);
+      return pos + len;
+    }
     let src: Buffer;
     let from: number;
     if (id === TEMP_A) {
@@ -310,9 +368,7 @@ export class ProtoAssembler {
       src = this.strBytes;
       from = this.strOff[id]!;
     }
-    if (len <= 16) {
-      for (let i = 0; i < len; i++) buf[pos + i] = src[from + i]!;
-    } else src.copy(buf, pos, from, from + len);
+    ProtoAssembler.copyBytes(src, from, buf, pos, len);
     return pos + len;
   }
 
@@ -340,18 +396,98 @@ export class ProtoAssembler {
 
   // ---- spans -----------------------------------------------------------------------------
 
-  /** Moves the span in `slot` to a buffer of its own. */
+  /** Bytes of the fixed fields of the span in `slot` (ids, kind, name, timestamp, debug, level). */
+  private fixedSize(slot: number): number {
+    const ids = this.slotIds;
+    const b = slot * 8;
+    let size = ids[b] !== 0 || ids[b + 1] !== 0 ? 18 : 10;
+    if (ids[b + 6] !== 0 || ids[b + 7] !== 0) size += 10;
+    size += 10 + 9 + 3;
+    const hdr = this.slotHdr[slot]!;
+    if ((hdr & 0x7000) !== 0) size += 2;
+    if ((hdr & 0x8000) !== 0) size += 2;
+    const name = this.slotName[slot]!;
+    if (name >= 0) {
+      const len = this.strLen[name]!;
+      size += 1 + varintLength(len) + len;
+    }
+    return size;
+  }
+
+  /** Writes the fixed fields of the span in `slot` at p; returns the new position. */
+  private writeFixed(buf: Buffer, dv: DataView, p: number, slot: number, base: number): number {
+    const ids = this.slotIds;
+    const b = slot * 8;
+    const hdr = this.slotHdr[slot]!;
+    // 1 trace_id
+    buf[p++] = 0x0a;
+    if (ids[b] !== 0 || ids[b + 1] !== 0) {
+      buf[p++] = 16;
+      dv.setUint32(p, ids[b]!);
+      dv.setUint32(p + 4, ids[b + 1]!);
+      p += 8;
+    } else buf[p++] = 8;
+    dv.setUint32(p, ids[b + 2]!);
+    dv.setUint32(p + 4, ids[b + 3]!);
+    p += 8;
+    // 2 parent_id
+    if (ids[b + 6] !== 0 || ids[b + 7] !== 0) {
+      buf[p++] = 0x12;
+      buf[p++] = 8;
+      dv.setUint32(p, ids[b + 6]!);
+      dv.setUint32(p + 4, ids[b + 7]!);
+      p += 8;
+    }
+    // 3 id
+    buf[p++] = 0x1a;
+    buf[p++] = 8;
+    dv.setUint32(p, ids[b + 4]!);
+    dv.setUint32(p + 4, ids[b + 5]!);
+    p += 8;
+    // 4 kind
+    const kind = (hdr >>> 12) & 7;
+    if (kind !== 0) {
+      buf[p++] = 0x20;
+      buf[p++] = kind;
+    }
+    // 5 name (interned; a temporary or cut name is among the span's other bytes)
+    const name = this.slotName[slot]!;
+    if (name >= 0) {
+      const len = this.strLen[name]!;
+      buf[p++] = 0x2a;
+      p = writeVarint(buf, p, len);
+      p = this.copy(name, buf, p, len, base);
+    }
+    // 6 timestamp
+    buf[p++] = 0x31;
+    p = fixed64(dv, p, Math.round((this.origin + this.slotStart[slot]!) * 1000));
+    // 12 debug
+    if ((hdr & 0x8000) !== 0) {
+      buf[p++] = 0x60;
+      buf[p++] = 1;
+    }
+    // 100 level
+    buf[p++] = 0xa0;
+    buf[p++] = 0x06;
+    buf[p++] = Math.min(7, (hdr >>> 8) & 15);
+    return p;
+  }
+
+  /** Moves the span in `slot` to a buffer of its own (fixed fields written out, then the rest). */
   private evict(slot: number): External {
     const len = this.slotLen[slot]!;
+    const fixed = this.fixedSize(slot);
     const ext = new External(
       this.slotSeq[slot]!,
       this.slotStart[slot]!,
       this.slotAnn[slot]!,
       this.slotTags[slot]!,
-      len * 2,
+      (fixed + len) * 2,
     );
-    this.arena.copy(ext.buf, 0, slot * SLOT_BYTES, slot * SLOT_BYTES + len);
-    ext.len = len;
+    let p = this.writeFixed(ext.buf, ext.dv, 0, slot, -1);
+    ProtoAssembler.copyBytes(this.arena, slot * SLOT_BYTES, ext.buf, p, len);
+    p += len;
+    ext.len = p;
     this.external.set(ext.seq, ext);
     this.slotUsed[slot] = 0;
     return ext;
@@ -385,96 +521,56 @@ export class ProtoAssembler {
     if (time > this.now) this.now = time;
     const slot = seq & SLOT_MASK;
     if (this.slotUsed[slot] === 1) this.evict(slot);
+    // The fixed fields stay numbers until the span ends (written once, into the batch).
+    const ids = this.slotIds;
+    const b = slot * 8;
+    ids[b] = u32[at + 4]!;
+    ids[b + 1] = u32[at + 5]!;
+    ids[b + 2] = u32[at + 6]!;
+    ids[b + 3] = u32[at + 7]!;
+    ids[b + 4] = u32[at + 8]!;
+    ids[b + 5] = u32[at + 9]!;
+    ids[b + 6] = u32[at + 10]!;
+    ids[b + 7] = u32[at + 11]!;
+    this.slotHdr[slot] = hdr;
+    this.slotUsed[slot] = 1;
+    this.slotSeq[slot] = seq;
+    this.slotLen[slot] = 0;
+    this.slotStart[slot] = time;
+    this.slotAnn[slot] = 0;
+    this.slotTags[slot] = 0;
     const nameId = u32[at + 12]!;
-    let nameLen = this.len(nameId);
-    const cutName = nameLen > MAX_NAME ? this.cut(nameId) : undefined;
-    if (cutName !== undefined) nameLen = cutName.length;
-    const need = 64 + nameLen;
+    const nameLen = this.len(nameId);
+    if (nameLen <= 0 || (nameId < MAX_STRING_ID && nameLen <= MAX_NAME)) {
+      this.slotName[slot] = nameLen > 0 ? nameId : -1;
+      return;
+    }
+    // A temporary name (its bytes are gone after this drain) or one to cut: a field of its own.
+    this.slotName[slot] = -1;
+    const cutName = this.cut(nameId);
+    const len = cutName !== undefined ? cutName.length : nameLen;
+    const need = 1 + varintLength(len) + len;
     let buf: Buffer;
-    let dv: DataView;
     let p: number;
     let ext: External | undefined;
     if (need <= SLOT_BYTES) {
       buf = this.arena;
-      dv = this.arenaDv;
       p = slot * SLOT_BYTES;
     } else {
-      ext = new External(seq, time, 0, 0, need * 2);
-      this.external.set(seq, ext);
+      ext = this.evict(slot);
+      ext.ensure(need);
       buf = ext.buf;
-      dv = ext.dv;
-      p = 0;
+      p = ext.len;
     }
-    const base = p;
-    const t0 = u32[at + 4]!;
-    const t1 = u32[at + 5]!;
-    // 1 trace_id
-    buf[p++] = 0x0a;
-    if (t0 !== 0 || t1 !== 0) {
-      buf[p++] = 16;
-      dv.setUint32(p, t0);
-      p += 4;
-      dv.setUint32(p, t1);
-      p += 4;
-    } else buf[p++] = 8;
-    dv.setUint32(p, u32[at + 6]!);
-    p += 4;
-    dv.setUint32(p, u32[at + 7]!);
-    p += 4;
-    // 2 parent_id
-    const p0 = u32[at + 10]!;
-    const p1 = u32[at + 11]!;
-    if (p0 !== 0 || p1 !== 0) {
-      buf[p++] = 0x12;
-      buf[p++] = 8;
-      dv.setUint32(p, p0);
-      p += 4;
-      dv.setUint32(p, p1);
-      p += 4;
-    }
-    // 3 id
-    buf[p++] = 0x1a;
-    buf[p++] = 8;
-    dv.setUint32(p, u32[at + 8]!);
-    p += 4;
-    dv.setUint32(p, u32[at + 9]!);
-    p += 4;
-    // 4 kind
-    const kind = (hdr >>> 12) & 7;
-    if (kind !== 0) {
-      buf[p++] = 0x20;
-      buf[p++] = kind;
-    }
-    // 5 name
-    if (nameLen > 0) {
-      buf[p++] = 0x2a;
-      p = writeVarint(buf, p, nameLen);
-      if (cutName !== undefined) {
-        cutName.copy(buf, p);
-        p += nameLen;
-      } else p = this.copy(nameId, buf, p, nameLen);
-    }
-    // 6 timestamp
-    buf[p++] = 0x31;
-    p = fixed64(dv, p, Math.round((this.origin + time) * 1000));
-    // 12 debug
-    if ((hdr & 0x8000) !== 0) {
-      buf[p++] = 0x60;
-      buf[p++] = 1;
-    }
-    // 100 level
-    buf[p++] = 0xa0;
-    buf[p++] = 0x06;
-    buf[p++] = Math.min(7, (hdr >>> 8) & 15);
+    const from = p;
+    buf[p++] = 0x2a;
+    p = writeVarint(buf, p, len);
+    if (cutName !== undefined) {
+      cutName.copy(buf, p);
+      p += len;
+    } else p = this.copy(nameId, buf, p, len, ext === undefined ? 0 : -1);
     if (ext !== undefined) ext.len = p;
-    else {
-      this.slotUsed[slot] = 1;
-      this.slotSeq[slot] = seq;
-      this.slotLen[slot] = p - base;
-      this.slotStart[slot] = time;
-      this.slotAnn[slot] = 0;
-      this.slotTags[slot] = 0;
-    }
+    else this.slotLen[slot] = p - from;
   }
 
   private annotate(u32: Uint32Array, r64: Float64Array, at: number): void {
@@ -512,7 +608,7 @@ export class ProtoAssembler {
     p = fixed64(dv, p, Math.round((this.origin + r64[(at + 2) >> 1]!) * 1000));
     buf[p++] = 0x12;
     p = writeVarint(buf, p, len);
-    p = this.copy(id, buf, p, len);
+    p = this.copy(id, buf, p, len, slot >= 0 ? 0 : -1);
     buf[p++] = 0xa0;
     buf[p++] = 0x06;
     buf[p++] = Math.min(7, (u32[at]! >>> 8) & 15);
@@ -580,10 +676,10 @@ export class ProtoAssembler {
     if (cutKey !== undefined) {
       cutKey.copy(buf, p);
       p += keyLen;
-    } else p = this.copy(keyId, buf, p, keyLen);
+    } else p = this.copy(keyId, buf, p, keyLen, slot >= 0 ? 0 : -1);
     buf[p++] = 0x12;
     p = writeVarint(buf, p, valueLen);
-    if (valueId >= 0) p = this.copy(valueId, buf, p, valueLen);
+    if (valueId >= 0) p = this.copy(valueId, buf, p, valueLen, slot >= 0 ? 0 : -1);
     else if (valueId === -2) p = writeInt(buf, p, intValue, valueLen);
     else for (let i = 0; i < valueLen; i++) buf[p++] = ascii.charCodeAt(i);
     if (slot >= 0) this.slotLen[slot]! += p - start;
@@ -631,11 +727,13 @@ export class ProtoAssembler {
     let from: number;
     let len: number;
     let startTime: number;
+    let fixed = 0;
     if (this.slotUsed[slot] === 1 && this.slotSeq[slot] === seq) {
       src = this.arena;
       from = slot * SLOT_BYTES;
       len = this.slotLen[slot]!;
       startTime = this.slotStart[slot]!;
+      fixed = this.fixedSize(slot);
       this.slotUsed[slot] = 0;
     } else {
       const ext = this.external.get(seq);
@@ -650,33 +748,33 @@ export class ProtoAssembler {
       startTime = ext.start;
     }
     const duration = Math.max(1, Math.round((time - startTime) * 1000));
-    const size = len + 1 + varintLength(duration) + this.tail.length;
+    const size = fixed + len + 1 + varintLength(duration) + this.tail.length;
     const need = 1 + varintLength(size) + size;
     if (this.outPos + need > this.out.length) {
       if (this.outCount > 0) this.closeBatch();
       if (need > this.out.length) {
-        this.out = Buffer.allocUnsafe(need * 2);
+        // One span larger than the whole area: a batch of its own.
+        this.out = Buffer.allocUnsafe(need);
         this.outDv = viewOf(this.out);
+        this.outBase = -1;
       }
     }
     const out = this.out;
     let p = this.outPos;
     out[p++] = 0x0a;
     p = writeVarint(out, p, size);
+    const base = this.outBase;
     if (src === this.arena) {
-      // Word by word through DataViews: cheaper than Buffer#copy (which makes views) here.
-      const dv = this.outDv;
-      const sv = this.arenaDv;
-      const words = len & ~3;
-      let i = 0;
-      for (; i < words; i += 4) dv.setUint32(p + i, sv.getUint32(from + i, true), true);
-      for (; i < len; i++) out[p + i] = src[from + i]!;
-    } else src.copy(out, p, from, from + len);
+      p = this.writeFixed(out, this.outDv, p, slot, base);
+      if (base >= 0) this.memmove(base + p, from, len);
+      else ProtoAssembler.copyBytes(src, from, out, p, len);
+    } else ProtoAssembler.copyBytes(src, from, out, p, len);
     p += len;
     out[p++] = 0x38;
     p = writeVarint(out, p, duration);
     const tail = this.tail;
-    for (let i = 0; i < tail.length; i++) out[p + i] = tail[i]!;
+    if (base >= 0 && this.tailBase >= 0) this.memmove(base + p, this.tailBase, tail.length);
+    else ProtoAssembler.copyBytes(tail, 0, out, p, tail.length);
     p += tail.length;
     this.outPos = p;
     if (++this.outCount >= this.batchSize) this.closeBatch();
@@ -725,7 +823,7 @@ function viewOf(buf: Buffer): DataView {
 }
 
 function fixed64(dv: DataView, p: number, n: number): number {
-  const lo = n % TWO32;
+  const lo = n >>> 0; // n mod 2^32 (n is a non-negative integer below 2^53)
   dv.setUint32(p, lo, true);
   dv.setUint32(p + 4, (n - lo) / TWO32, true);
   return p + 8;
