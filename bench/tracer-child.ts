@@ -282,22 +282,29 @@ async function main(): Promise<void> {
 
   // Producer CPU per exported span: every span recorded and exported, all threads of this
   // process (process.cpuUsage) and the application thread alone. The sink counts what arrives.
-  const arrivedBefore = await sinkCount(sink!);
-  const before = process.cpuUsage();
-  const mainBefore = mainThreadCpuMs();
-  const wall = process.hrtime.bigint();
-  await exportRun(adapter, spans);
-  const cpu = process.cpuUsage(before);
-  const mainMs = mainThreadCpuMs() - mainBefore;
-  const wallMs = Number(process.hrtime.bigint() - wall) / 1e6;
-  const exported = (await sinkCount(sink!)) - arrivedBefore;
+  // Three runs, the median one (the machine is shared and noisy).
+  const measured: { cpuUs: number; mainUs: number; wallMs: number; exported: number }[] = [];
+  for (let r = 0; r < 3; r++) {
+    const arrivedBefore = await sinkCount(sink!);
+    const before = process.cpuUsage();
+    const mainBefore = mainThreadCpuMs();
+    const wall = process.hrtime.bigint();
+    await exportRun(adapter, spans);
+    const cpu = process.cpuUsage(before);
+    const mainMs = mainThreadCpuMs() - mainBefore;
+    const wallMs = Number(process.hrtime.bigint() - wall) / 1e6;
+    const exported = (await sinkCount(sink!)) - arrivedBefore;
+    measured.push({ cpuUs: cpu.user + cpu.system, mainUs: mainMs * 1000, wallMs, exported });
+  }
+  measured.sort((a, b) => a.cpuUs / a.exported - b.cpuUs / b.exported);
+  const { cpuUs, mainUs, wallMs, exported } = measured[1]!;
   const figures = {
     tracer: which,
     unsampledNs,
     filteredAnnotationNs: filteredNs,
     sampledSpanNs: sampledNs,
-    cpuUs: cpu.user + cpu.system,
-    mainThreadCpuUs: mainMs * 1000,
+    cpuUs,
+    mainThreadCpuUs: mainUs,
     wallMs,
     spans,
     exported,
