@@ -136,7 +136,7 @@ export class Span implements SpanContext {
   annotate(event: string, level?: Level): this {
     if (!this._rec) return this;
     const tr = this._tr!;
-    const lvl = level === undefined ? DEFAULT_LEVEL : level;
+    const lvl = typeof level === 'number' ? level : DEFAULT_LEVEL;
     if (lvl > tr._level && (this.flags & DEBUG) === 0) return this;
     tr._annotate(this._seq, event, lvl);
     return this;
@@ -269,9 +269,9 @@ export class Tracer {
     let parent: SpanContext | null | undefined;
     let level: number = DEFAULT_LEVEL;
     let force = false;
-    if (options !== undefined) {
+    if (options != null) {
       parent = options.parent;
-      if (options.level !== undefined) level = options.level;
+      if (typeof options.level === 'number') level = options.level;
       force = options.debug === true;
     }
     if (parent === undefined && storage !== undefined) parent = storage.getStore();
@@ -516,7 +516,7 @@ export class Tracer {
     this._spans++;
     const u = this._u32;
     let kind = 0;
-    if (options !== undefined) {
+    if (options != null) {
       if (options.kind !== undefined) kind = KIND_CODE[options.kind as SpanKind] ?? 0;
     }
     u[at] =
@@ -534,7 +534,7 @@ export class Tracer {
     u[at + 12] = nameId;
     u[at + 13] = 0;
     this._events++;
-    if (options !== undefined && options.remote !== undefined) this._remote(seq, options.remote);
+    if (options != null && options.remote != null) this._remote(seq, options.remote);
     return span;
   }
 

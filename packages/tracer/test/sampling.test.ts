@@ -202,6 +202,10 @@ test('bad input never throws into the application', async () => {
   s.end();
   s.end();
   s.annotate('after end');
+  tracer.startSpan('null options', null as unknown as undefined).end();
+  const odd = tracer.startSpan('odd level', { level: 'debug' as unknown as 7 });
+  odd.annotate('odd', 'x' as unknown as 7);
+  odd.end();
   NOOP_SPAN.annotate('x').tag('k', 'v').end();
   await tracer.flush();
   await tracer.close();
