@@ -49,7 +49,12 @@ export interface Store {
   getTrace(traceId: string): Promise<Span[]>;
   /** The traces among these ids that exist, each as its spans. */
   getTraces(traceIds: readonly string[]): Promise<Span[][]>;
-  /** Traces matching the query, newest first, at most `limit`. */
+  /**
+   * Traces matching the query (Zipkin's QueryRequest#test, see trace-query.ts: the trace's
+   * timestamp, its root span's or else its earliest, within [endTs - lookback, endTs] ms, both
+   * ends included), newest first by that timestamp (then by trace id, descending), at most
+   * `limit`, each with all its spans.
+   */
   findTraces(query: TraceQuery): Promise<Span[][]>;
 
   /** Sorted local service names. */
@@ -63,10 +68,17 @@ export interface Store {
   /** Sorted distinct tag keys. */
   getTagKeys(): Promise<string[]>;
 
-  /** Service links of the traces in (endTs - lookback, endTs], milliseconds, from the spans. */
+  /**
+   * Service links (Zipkin's DependencyLinker, see linkDependencies) of the traces whose timestamp
+   * is in [endTs - lookback, endTs] ms, both ends included; as Zipkin does for links, a trace is
+   * all spans sharing the low 64 bits of their trace id.
+   */
   getDependencies(endTs: number, lookback: number): Promise<DependencyLink[]>;
 
-  /** Removes whole UTC days older than the one containing `beforeMicros`; resolves to spans removed. */
+  /**
+   * Removes whole UTC days older than the one containing `beforeMicros`, by each span's time (its
+   * timestamp, else its first annotation's, else when it was written); resolves to spans removed.
+   */
   deleteDaysBefore(beforeMicros: number): Promise<number>;
   /** Span count, for metrics and benchmarks. */
   countSpans(): Promise<number>;
