@@ -30,7 +30,19 @@ interface Figures {
 async function startServe(dir: string): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(
     process.execPath,
-    [BIN, 'serve', '--port', '0', '--data', dir, '--retention', '0', '--max-body', '64MiB'],
+    [
+      '--max-semi-space-size=64',
+      BIN,
+      'serve',
+      '--port',
+      '0',
+      '--data',
+      dir,
+      '--retention',
+      '0',
+      '--max-body',
+      '64MiB',
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const url = await new Promise<string>((resolve, reject) => {

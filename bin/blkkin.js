@@ -1,4 +1,5 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=64
+// A large young generation: ingested batches die young, and promoting them costs the most GC.
 import { main } from '../packages/cli/dist/src/main.js';
 
 main(process.argv.slice(2)).then(

@@ -61,6 +61,8 @@ export class WorkerStore implements Store {
     this.ready ??= new Promise<Worker>((resolve, reject) => {
       const worker = new Worker(new URL('./store-worker.js', import.meta.url), {
         workerData: { dir: this.options.dir, limits: this.options.limits },
+        // Batches of spans die young: a large young generation keeps them out of the old one.
+        resourceLimits: { maxYoungGenerationSizeMb: 96 },
       });
       const fail = (err: Error) => {
         if (this.worker === worker || this.worker === undefined) {
