@@ -496,8 +496,15 @@ export function toExported(span: AssembledSpan, ctx: EncodeContext): ExportedSpa
   }
   if (span.tags !== undefined) {
     out.tags = {};
-    for (let i = 0; i < span.tags.length; i += 3)
-      out.tags[strings.name(span.tags[i]!, span)] = tagText(span, i, strings);
+    for (let i = 0; i < span.tags.length; i += 3) {
+      // defineProperty: a key such as "__proto__" stays a key.
+      Object.defineProperty(out.tags, strings.name(span.tags[i]!, span), {
+        value: tagText(span, i, strings),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
   }
   if (span.debug) out.debug = true;
   return out;

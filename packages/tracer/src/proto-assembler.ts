@@ -20,6 +20,8 @@ import {
   T_TAG_STR,
   CTRL_READ,
   CTRL_WRITE,
+  LEN_END,
+  LEN_START,
   POS_MASK,
   type RingViews,
 } from './ring.js';
@@ -211,9 +213,16 @@ export class ProtoAssembler {
         case T_STRING:
           this.define(u32[at + 1]!, at);
           break;
-        case T_START:
+        case T_START: {
+          const next = this.direct(u32, r64, read, write);
+          if (next >= 0) {
+            count++;
+            read = next;
+            continue;
+          }
           this.start(u32, r64, at);
           break;
+        }
         case T_ANNOTATE:
           this.annotate(u32, r64, at);
           break;
@@ -580,49 +589,95 @@ export class ProtoAssembler {
       if (len < 0) this.views.f64[F64_DROPPED_ORPHAN]! += 1;
       return; // collectors reject empty annotation values
     }
-    const seq = u32[at + 1]!;
-    const inner = 9 + 1 + varintLength(len) + len + 3;
-    const slot = this.find(seq, 1 + varintLength(inner) + inner);
+    const slot = this.find(u32[at + 1]!, 22 + len);
     if (slot === -2) return;
-    let buf: Buffer;
-    let dv: DataView;
-    let p: number;
     if (slot >= 0) {
       if (this.slotAnn[slot]! >= MAX_ANNOTATIONS) return;
       this.slotAnn[slot]!++;
-      buf = this.arena;
-      dv = this.arenaDv;
-      p = slot * SLOT_BYTES + this.slotLen[slot]!;
+      const from = slot * SLOT_BYTES + this.slotLen[slot]!;
+      const p = this.encAnnotation(this.arena, this.arenaDv, from, 0, u32, r64, at);
+      this.slotLen[slot]! += p - from;
     } else {
       const ext = this.ext!;
       if (ext.annotations >= MAX_ANNOTATIONS) return;
       ext.annotations++;
-      buf = ext.buf;
-      dv = ext.dv;
-      p = ext.len;
+      ext.len = this.encAnnotation(ext.buf, ext.dv, ext.len, -1, u32, r64, at);
     }
-    const start = p;
+  }
+
+  /** Writes the ANNOTATE record at `at` as an Annotation field (its value is not empty). */
+  private encAnnotation(
+    buf: Buffer,
+    dv: DataView,
+    p: number,
+    base: number,
+    u32: Uint32Array,
+    r64: Float64Array,
+    at: number,
+  ): number {
+    const id = u32[at + 4]!;
+    const len = this.len(id);
     buf[p++] = 0x52;
-    p = writeVarint(buf, p, inner);
+    p = writeVarint(buf, p, 9 + 1 + varintLength(len) + len + 3);
     buf[p++] = 0x09;
     p = fixed64(dv, p, Math.round((this.origin + r64[(at + 2) >> 1]!) * 1000));
     buf[p++] = 0x12;
     p = writeVarint(buf, p, len);
-    p = this.copy(id, buf, p, len, slot >= 0 ? 0 : -1);
+    p = this.copy(id, buf, p, len, base);
     buf[p++] = 0xa0;
     buf[p++] = 0x06;
     buf[p++] = Math.min(7, (u32[at]! >>> 8) & 15);
-    if (slot >= 0) this.slotLen[slot]! += p - start;
-    else this.ext!.len = p;
+    return p;
+  }
+
+  /** Bytes a tag record's field takes at most; -1 when it is not to be sent (empty or unknown key). */
+  private tagBound(u32: Uint32Array, at: number, type: number): number {
+    const keyLen = this.len(u32[at + 2]!);
+    if (keyLen <= 0) {
+      if (keyLen < 0) this.views.f64[F64_DROPPED_ORPHAN]! += 1;
+      return -1; // collectors reject empty keys
+    }
+    let valueLen = 25; // a number or a boolean in ASCII
+    if (type === T_TAG_STR) {
+      valueLen = this.len(u32[at + 3]!);
+      if (valueLen < 0) {
+        this.views.f64[F64_DROPPED_ORPHAN]! += 1;
+        return -1;
+      }
+    }
+    return 14 + keyLen + valueLen;
   }
 
   private tag(u32: Uint32Array, r64: Float64Array, at: number, type: number): void {
+    const bound = this.tagBound(u32, at, type);
+    if (bound < 0) return;
+    const slot = this.find(u32[at + 1]!, bound);
+    if (slot === -2) return;
+    if (slot >= 0) {
+      if (this.slotTags[slot]! >= MAX_TAGS) return;
+      this.slotTags[slot]!++;
+      const from = slot * SLOT_BYTES + this.slotLen[slot]!;
+      this.slotLen[slot]! += this.encTag(this.arena, from, 0, u32, r64, at, type) - from;
+    } else {
+      const ext = this.ext!;
+      if (ext.tags >= MAX_TAGS) return;
+      ext.tags++;
+      ext.len = this.encTag(ext.buf, ext.len, -1, u32, r64, at, type);
+    }
+  }
+
+  /** Writes the tag record at `at` as a tags map entry (its key is not empty). */
+  private encTag(
+    buf: Buffer,
+    p: number,
+    base: number,
+    u32: Uint32Array,
+    r64: Float64Array,
+    at: number,
+    type: number,
+  ): number {
     const keyId = u32[at + 2]!;
     let keyLen = this.len(keyId);
-    if (keyLen <= 0) {
-      if (keyLen < 0) this.views.f64[F64_DROPPED_ORPHAN]! += 1;
-      return; // collectors reject empty keys
-    }
     const cutKey = keyLen > MAX_NAME ? this.cut(keyId) : undefined;
     if (cutKey !== undefined) keyLen = cutKey.length;
     // The value: a string id, or ASCII of a number or boolean.
@@ -633,10 +688,6 @@ export class ProtoAssembler {
     if (type === T_TAG_STR) {
       valueId = u32[at + 3]!;
       valueLen = this.len(valueId);
-      if (valueLen < 0) {
-        this.views.f64[F64_DROPPED_ORPHAN]! += 1;
-        return;
-      }
     } else if (type === T_TAG_BOOL) {
       ascii = u32[at + 3] !== 0 ? 'true' : 'false';
       valueLen = ascii.length;
@@ -651,39 +702,163 @@ export class ProtoAssembler {
         valueLen = ascii.length;
       }
     }
-    const inner = 1 + varintLength(keyLen) + keyLen + 1 + varintLength(valueLen) + valueLen;
-    const slot = this.find(u32[at + 1]!, 1 + varintLength(inner) + inner);
-    if (slot === -2) return;
-    let buf: Buffer;
-    let p: number;
-    if (slot >= 0) {
-      if (this.slotTags[slot]! >= MAX_TAGS) return;
-      this.slotTags[slot]!++;
-      buf = this.arena;
-      p = slot * SLOT_BYTES + this.slotLen[slot]!;
-    } else {
-      const ext = this.ext!;
-      if (ext.tags >= MAX_TAGS) return;
-      ext.tags++;
-      buf = ext.buf;
-      p = ext.len;
-    }
-    const start = p;
     buf[p++] = 0x5a;
-    p = writeVarint(buf, p, inner);
+    p = writeVarint(
+      buf,
+      p,
+      1 + varintLength(keyLen) + keyLen + 1 + varintLength(valueLen) + valueLen,
+    );
     buf[p++] = 0x0a;
     p = writeVarint(buf, p, keyLen);
     if (cutKey !== undefined) {
       cutKey.copy(buf, p);
       p += keyLen;
-    } else p = this.copy(keyId, buf, p, keyLen, slot >= 0 ? 0 : -1);
+    } else p = this.copy(keyId, buf, p, keyLen, base);
     buf[p++] = 0x12;
     p = writeVarint(buf, p, valueLen);
-    if (valueId >= 0) p = this.copy(valueId, buf, p, valueLen, slot >= 0 ? 0 : -1);
+    if (valueId >= 0) p = this.copy(valueId, buf, p, valueLen, base);
     else if (valueId === -2) p = writeInt(buf, p, intValue, valueLen);
     else for (let i = 0; i < valueLen; i++) buf[p++] = ascii.charCodeAt(i);
-    if (slot >= 0) this.slotLen[slot]! += p - start;
-    else this.ext!.len = p;
+    return p;
+  }
+
+  /**
+   * A span whose events follow its START in the ring with no other span's in between (the common
+   * case of synchronous work): encoded straight into the batch, without a slot. Returns the ring
+   * position after its END, or -1 to take the general path.
+   */
+  private direct(u32: Uint32Array, r64: Float64Array, read: number, write: number): number {
+    const mask = this.views.mask;
+    const at0 = read & mask;
+    const seq = u32[at0 + 1]!;
+    const nameId = u32[at0 + 12]!;
+    const nameLen = this.len(nameId);
+    if (nameLen > MAX_NAME) return -1;
+    // Scan: only this span's annotations and tags (and string definitions) up to its END.
+    let bound = 80 + Math.max(0, nameLen) + this.tail.length;
+    let q = (read + LEN_START) & POS_MASK;
+    let end = -1;
+    let events = 0;
+    while (q !== write) {
+      const a = q & mask;
+      const h = u32[a]!;
+      const t = h & 0xff;
+      if (t === T_END) {
+        if (u32[a + 1] !== seq) return -1;
+        end = (q + LEN_END) & POS_MASK;
+        break;
+      }
+      if (t === T_ANNOTATE) {
+        if (u32[a + 1] !== seq) return -1;
+        bound += 22 + Math.max(0, this.len(u32[a + 4]!));
+      } else if (t === T_TAG_STR || t === T_TAG_BOOL || t === T_TAG_NUM) {
+        if (u32[a + 1] !== seq) return -1;
+        bound += 40 + Math.max(0, this.len(u32[a + 2]!));
+        if (t === T_TAG_STR) bound += Math.max(0, this.len(u32[a + 3]!));
+      } else if (t === T_STRING) bound += (h >>> 16) * 4;
+      else if (t !== T_PAD) return -1;
+      if (++events > 64) return -1;
+      q = (q + (h >>> 16)) & POS_MASK;
+    }
+    if (end < 0) return -1;
+    if (this.outPos + bound > this.out.length) {
+      if (this.outCount === 0 || bound > this.outCap) return -1;
+      this.closeBatch();
+    }
+    const out = this.out;
+    const dv = this.outDv;
+    const base = this.outBase;
+    const head = this.outPos;
+    // The body goes after the field key and 2 bytes of length, moved once its size is known.
+    let p = head + 3;
+    const hdr = u32[at0]!;
+    const t0 = u32[at0 + 4]!;
+    const t1 = u32[at0 + 5]!;
+    out[p++] = 0x0a;
+    if (t0 !== 0 || t1 !== 0) {
+      out[p++] = 16;
+      dv.setUint32(p, t0);
+      dv.setUint32(p + 4, t1);
+      p += 8;
+    } else out[p++] = 8;
+    dv.setUint32(p, u32[at0 + 6]!);
+    dv.setUint32(p + 4, u32[at0 + 7]!);
+    p += 8;
+    const p0 = u32[at0 + 10]!;
+    const p1 = u32[at0 + 11]!;
+    if (p0 !== 0 || p1 !== 0) {
+      out[p++] = 0x12;
+      out[p++] = 8;
+      dv.setUint32(p, p0);
+      dv.setUint32(p + 4, p1);
+      p += 8;
+    }
+    out[p++] = 0x1a;
+    out[p++] = 8;
+    dv.setUint32(p, u32[at0 + 8]!);
+    dv.setUint32(p + 4, u32[at0 + 9]!);
+    p += 8;
+    const kind = (hdr >>> 12) & 7;
+    if (kind !== 0) {
+      out[p++] = 0x20;
+      out[p++] = kind;
+    }
+    if (nameLen > 0) {
+      out[p++] = 0x2a;
+      p = writeVarint(out, p, nameLen);
+      p = this.copy(nameId, out, p, nameLen, base);
+    }
+    const startTime = r64[(at0 + 2) >> 1]!;
+    out[p++] = 0x31;
+    p = fixed64(dv, p, Math.round((this.origin + startTime) * 1000));
+    if ((hdr & 0x8000) !== 0) {
+      out[p++] = 0x60;
+      out[p++] = 1;
+    }
+    out[p++] = 0xa0;
+    out[p++] = 0x06;
+    out[p++] = Math.min(7, (hdr >>> 8) & 15);
+    // The events, in order.
+    q = (read + LEN_START) & POS_MASK;
+    for (;;) {
+      const a = q & mask;
+      const h = u32[a]!;
+      const t = h & 0xff;
+      if (t === T_END) break;
+      if (t === T_ANNOTATE) {
+        if (this.len(u32[a + 4]!) > 0) p = this.encAnnotation(out, dv, p, base, u32, r64, a);
+      } else if (t === T_STRING) this.define(u32[a + 1]!, a);
+      else if (t !== T_PAD) {
+        if (this.len(u32[a + 2]!) > 0) p = this.encTag(out, p, base, u32, r64, a, t);
+      }
+      q = (q + (h >>> 16)) & POS_MASK;
+    }
+    const endTime = r64[((q & mask) + 2) >> 1]!;
+    if (endTime > this.now) this.now = endTime;
+    out[p++] = 0x38;
+    p = writeVarint(out, p, Math.max(1, Math.round((endTime - startTime) * 1000)));
+    const tail = this.tail;
+    if (base >= 0 && this.tailBase >= 0) this.memmove(base + p, this.tailBase, tail.length);
+    else ProtoAssembler.copyBytes(tail, 0, out, p, tail.length);
+    p += tail.length;
+    // The length: 1 byte (move the body back by one), 2 bytes (in place), or 3 (forward by one).
+    const size = p - (head + 3);
+    out[head] = 0x0a;
+    if (size < 0x80) {
+      out[head + 1] = size;
+      out.copyWithin(head + 2, head + 3, p);
+      p--;
+    } else if (size < 0x4000) {
+      out[head + 1] = (size & 0x7f) | 0x80;
+      out[head + 2] = size >>> 7;
+    } else {
+      out.copyWithin(head + 4, head + 3, p);
+      writeVarint(out, head + 1, size);
+      p++;
+    }
+    this.outPos = p;
+    if (++this.outCount >= this.batchSize) this.closeBatch();
+    return end;
   }
 
   private remote(u32: Uint32Array, at: number): void {
