@@ -99,7 +99,7 @@ export interface RingViews {
 export function clockOrigin(): number {
   const h = process.hrtime();
   const epoch = performance.timeOrigin + performance.now();
-  return epoch - (h[0] * 1e3 + h[1] / 1e6);
+  return epoch - (h[0] * 1e3 + h[1] * 1e-6);
 }
 
 /** Ring sizes are powers of two between 4 KiB and 256 MiB. */

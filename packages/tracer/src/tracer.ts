@@ -63,7 +63,7 @@ const hrtime = process.hrtime;
  */
 function clock(): number {
   const h = hrtime();
-  return h[0] * 1e3 + h[1] / 1e6;
+  return h[0] * 1e3 + h[1] * 1e-6;
 }
 
 /**
