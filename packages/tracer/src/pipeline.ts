@@ -78,10 +78,20 @@ export function startPipeline(host: PipelineHost, options: TracerOptions): Pipel
         exiting = false;
       });
     };
-    process.on('beforeExit', onExit);
-    pipeline.onClose = () => process.off('beforeExit', onExit);
+    atExit.add(onExit);
+    if (atExit.size === 1) process.on('beforeExit', runAtExit);
+    pipeline.onClose = () => {
+      atExit.delete(onExit);
+      if (atExit.size === 0) process.off('beforeExit', runAtExit);
+    };
   }
   return pipeline;
+}
+
+/** One beforeExit listener for every tracer (no listener-count warnings with many tracers). */
+const atExit = new Set<() => void>();
+function runAtExit(): void {
+  for (const fn of atExit) fn();
 }
 
 /** Drains on this thread: every `interval` ms, and soon after the ring passes half full. */
