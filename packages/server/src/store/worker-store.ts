@@ -33,7 +33,7 @@ export interface WorkerStoreOptions {
 
 export class WorkerStore implements Store {
   readonly kind = 'duckdb';
-  readonly location: string;
+  private where = '';
   private worker: Worker | undefined;
   private ready: Promise<Worker> | undefined;
   private nextId = 1;
@@ -43,18 +43,17 @@ export class WorkerStore implements Store {
   >();
   private closing = false;
 
-  private constructor(
-    private readonly options: WorkerStoreOptions,
-    location: string,
-  ) {
-    this.location = location;
+  private constructor(private readonly options: WorkerStoreOptions) {}
+
+  /** Starts the worker and opens the store in it; rejects with the store's own error. */
+  static async open(options: WorkerStoreOptions): Promise<WorkerStore> {
+    const store = new WorkerStore(options);
+    store.where = (await store.call('location', [])) as string;
+    return store;
   }
 
-  static async open(options: WorkerStoreOptions): Promise<WorkerStore> {
-    const store = new WorkerStore(options, '');
-    const location = (await store.call('location', [])) as string;
-    (store as { location: string }).location = location;
-    return store;
+  get location(): string {
+    return this.where;
   }
 
   private start(): Promise<Worker> {
