@@ -203,7 +203,7 @@ export function encodeEndpoint(raw: Endpoint): Buffer {
   const out = new Out(256);
   if (ep.serviceName) {
     const s = Buffer.from(ep.serviceName.toLowerCase(), 'utf8');
-    out.ensure(s.length + 8);
+    out.ensure(s.length + 64); // the service name, then addresses and port (≤ 40 bytes)
     out.tagLen(1, s.length);
     out.bytes(s);
   }

@@ -391,3 +391,23 @@ test('property: the fast proto3 path encodes exactly what the general path encod
     { numRuns: 60 },
   );
 });
+
+test('a long remote service name with both addresses and a port encodes whole', async () => {
+  const { tracer, take, ctx } = manual();
+  for (const n of [200, 230, 247, 250, 256, 300]) {
+    tracer
+      .startSpan('op', {
+        parent: null,
+        remote: { serviceName: 'x'.repeat(n), ipv4: '10.0.0.1', ipv6: '2001:db8::1', port: 443 },
+      })
+      .end();
+  }
+  const spans = take();
+  const decoded = decodeZipkinProto3(encodeProto3(spans, ctx));
+  assert.deepEqual(
+    decoded.map((s) => s.remoteEndpoint?.serviceName?.length),
+    [200, 230, 247, 250, 256, 256],
+  );
+  assert.ok(decoded.every((s) => s.remoteEndpoint?.port === 443));
+  await tracer.close();
+});
