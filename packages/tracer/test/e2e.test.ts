@@ -78,8 +78,13 @@ for (const format of ['proto3', 'json'] as const) {
     const r = get(root);
     const c = get(child);
     const d = get(forced);
+    // Epoch microseconds (within a second: the tracer's clock is monotonic, anchored once, and
+    // the system clock may be adjusted meanwhile).
     const window = (s: ModelSpan) => {
-      assert.ok(s.timestamp! >= t0 - 1000 && s.timestamp! + s.duration! <= t1 + 1000, 'timestamps');
+      assert.ok(
+        s.timestamp! >= t0 - 1_000_000 && s.timestamp! + s.duration! <= t1 + 1_000_000,
+        'timestamps',
+      );
     };
     [r, c, d].forEach(window);
     const { timestamp: rts, duration: rdur, annotations: rann, ...rrest } = r;
