@@ -2,6 +2,7 @@ import { bytesToHex } from '../ids.js';
 import { DEFAULT_LIMITS, type SpanLimits } from '../limits.js';
 import { InvalidSpanError, normalizeSpans } from '../normalize.js';
 import type { Annotation, Endpoint, Span, SpanKind } from '../span.js';
+import * as rules from '../span-rules.js';
 
 /**
  * Zipkin v2 proto3 (zipkin.proto's ListOfSpans), read and written by hand for the ingest hot path.
@@ -643,6 +644,325 @@ class Reader {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Direct reader: the hot path. It reads a well-formed batch straight into normalised spans, with
+// the rules of span-rules.ts, and allocates only what the result holds. On the first problem of
+// any kind it gives up (FALLBACK), and decodeZipkinProto3 reads the batch again with the raw
+// reader and normalizeSpans above, so a bad batch gets exactly their error: which problem comes
+// first depends on reading the whole batch (bytes that aren't a ListOfSpans anywhere, the batch
+// limit) and on the order normalizeSpans checks fields in, not the order they come on the wire.
+
+/** Thrown by the direct reader to say "read this batch the careful way". */
+const FALLBACK = new Error('proto3: falling back to the raw reader');
+
+const ZERO_ID = '0000000000000000';
+
+/** What the direct reader has read of one endpoint: the fields of the proto message. */
+class EndpointFields {
+  present = false;
+  serviceName: string | undefined = undefined;
+  ipv4: string | undefined = undefined;
+  ipv6: string | undefined = undefined;
+  port: number | undefined = undefined;
+
+  reset(): void {
+    this.present = false;
+    this.serviceName = undefined;
+    this.ipv4 = undefined;
+    this.ipv6 = undefined;
+    this.port = undefined;
+  }
+}
+
+class SpanReader extends Reader implements rules.Fail {
+  // The span being read, field by field; reset for each span.
+  spanTraceId: string | undefined = undefined;
+  spanParentId: string | undefined = undefined;
+  spanId: string | undefined = undefined;
+  kindValue: SpanKind | number | undefined = undefined;
+  name: string | undefined = undefined;
+  timestamp: number | string | undefined = undefined;
+  duration: number | string | undefined = undefined;
+  readonly local = new EndpointFields();
+  readonly remote = new EndpointFields();
+  annotations: Annotation[] | undefined = undefined;
+  /** Distinct tag keys in the order first seen, and their values (a repeated key: the last). */
+  readonly tagKeys: string[] = [];
+  readonly tagValues: string[] = [];
+  debug = false;
+  shared = false;
+  level: number | undefined = undefined;
+  node: string | undefined = undefined;
+  clockOffset: number | string | undefined = undefined;
+
+  fail(): never {
+    throw FALLBACK;
+  }
+
+  override malformed(): never {
+    throw FALLBACK;
+  }
+
+  override invalid(): never {
+    throw FALLBACK;
+  }
+
+  /** Lowercase hex of an id of `size` (or `otherSize`) bytes; undefined when empty. */
+  hexId(size: number, otherSize: number): string | undefined {
+    const length = this.length();
+    const start = this.pos;
+    this.pos = start + length;
+    if (length === 0) return undefined;
+    if (length !== size && length !== otherSize) this.fail();
+    return bytesToHex(this.buf, start, start + length);
+  }
+
+  spans(): Span[] {
+    const max = this.limits.maxSpansPerBatch;
+    const spans: Span[] = [];
+    while (this.pos < this.end) {
+      const at = this.pos;
+      const tag = this.tag();
+      if (tag >>> 3 !== 1) {
+        this.skip(tag, at);
+        continue;
+      }
+      if ((tag & 7) !== LEN) this.fail();
+      const length = this.length();
+      if (spans.length >= max) this.fail();
+      const outer = this.end;
+      this.end = this.pos + length;
+      spans.push(this.readOne());
+      this.end = outer;
+      this.span++;
+    }
+    return spans;
+  }
+
+  readOne(): Span {
+    this.spanTraceId = undefined;
+    this.spanParentId = undefined;
+    this.spanId = undefined;
+    this.kindValue = undefined;
+    this.name = undefined;
+    this.timestamp = undefined;
+    this.duration = undefined;
+    this.local.reset();
+    this.remote.reset();
+    this.annotations = undefined;
+    this.tagKeys.length = 0;
+    this.tagValues.length = 0;
+    this.debug = false;
+    this.shared = false;
+    this.level = undefined;
+    this.node = undefined;
+    this.clockOffset = undefined;
+    const limits = this.limits;
+    while (this.pos < this.end) {
+      const at = this.pos;
+      const tag = this.tag();
+      switch (tag) {
+        case (1 << 3) | LEN:
+          this.spanTraceId = this.hexId(8, 16);
+          break;
+        case (2 << 3) | LEN:
+          this.spanParentId = this.hexId(8, 8);
+          break;
+        case (3 << 3) | LEN:
+          this.spanId = this.hexId(8, 8);
+          break;
+        case (4 << 3) | VARINT: {
+          const kind = this.varint() | 0; // an enum is an int32
+          this.kindValue = kind >= 0 && kind <= 4 ? KINDS[kind] : kind;
+          break;
+        }
+        case (5 << 3) | LEN:
+          this.name = this.string();
+          break;
+        case (6 << 3) | I64:
+          this.timestamp = this.uint64(this.fixed64());
+          break;
+        case (7 << 3) | VARINT:
+          this.duration = this.uint64(this.varint());
+          break;
+        case (8 << 3) | LEN:
+          this.endpointFields(this.local);
+          break;
+        case (9 << 3) | LEN:
+          this.endpointFields(this.remote);
+          break;
+        case (10 << 3) | LEN: {
+          const list = (this.annotations ??= []);
+          list.push(this.annotationEntry());
+          rules.tooManyAnnotations(this, list.length, limits);
+          break;
+        }
+        case (11 << 3) | LEN:
+          this.tagPair();
+          break;
+        case (12 << 3) | VARINT:
+          this.debug = (this.varint() | this.hi) !== 0;
+          break;
+        case (13 << 3) | VARINT:
+          this.shared = (this.varint() | this.hi) !== 0;
+          break;
+        case (100 << 3) | VARINT:
+          this.level = this.varint(); // a uint32 keeps the low 32 bits
+          break;
+        case (101 << 3) | LEN:
+          this.node = this.string();
+          break;
+        case (102 << 3) | VARINT:
+          this.clockOffset = this.sint64(this.varint());
+          break;
+        default:
+          if (SPAN_FIELDS[tag >>> 3] !== undefined) this.fail();
+          this.skip(tag, at);
+      }
+    }
+    // The bytes were hex of the right length already: what is left of the id rules is that a
+    // 32-digit trace id with a zero high half is its low half, and that all zeros are no id.
+    let traceId = this.spanTraceId;
+    const id = this.spanId;
+    if (traceId === undefined || id === undefined || id === ZERO_ID) this.fail();
+    if (traceId.length === 32 && traceId.startsWith(ZERO_ID)) traceId = traceId.slice(16);
+    if (traceId === ZERO_ID) this.fail();
+    const span: Span = { traceId, id };
+    // An all-zero parent means root.
+    if (this.spanParentId !== undefined && this.spanParentId !== ZERO_ID) {
+      const parentId = rules.parentOf(this.spanParentId, id);
+      if (parentId !== undefined) span.parentId = parentId;
+    }
+    const kind = rules.kind(this, this.kindValue);
+    if (kind) span.kind = kind;
+    const name = rules.lowerName(this, this.name, 'name', limits);
+    if (name) span.name = name;
+    const timestamp = rules.micros(this, this.timestamp, 'timestamp');
+    if (timestamp !== undefined) span.timestamp = timestamp;
+    const duration = rules.micros(this, this.duration, 'duration');
+    if (duration !== undefined) span.duration = duration;
+    const local = this.local.present ? this.makeEndpoint(this.local) : undefined;
+    if (local) span.localEndpoint = local;
+    const remote = this.remote.present ? this.makeEndpoint(this.remote) : undefined;
+    if (remote) span.remoteEndpoint = remote;
+    if (this.annotations) span.annotations = rules.sortAnnotations(this.annotations);
+    const tags = rules.tags(this, this.tagKeys, this.tagValues, limits);
+    if (tags) span.tags = tags;
+    if (this.debug) span.debug = true;
+    if (rules.keepsShared(this.shared, span.kind)) span.shared = true;
+    if (this.level !== undefined) span.level = rules.level(this, this.level);
+    const node = rules.node(this, this.node, limits);
+    if (node) span.node = node;
+    if (this.clockOffset !== undefined) {
+      span.clockOffset = rules.clockOffset(this, this.clockOffset);
+    }
+    return span;
+  }
+
+  makeEndpoint(fields: EndpointFields): Endpoint | undefined {
+    const { serviceName, ipv4, ipv6, port } = fields;
+    return rules.endpoint(this, serviceName, ipv4, ipv6, port, this.limits);
+  }
+
+  endpointFields(endpoint: EndpointFields): void {
+    // A repeated message field merges into the earlier one, as protobuf says.
+    endpoint.present = true;
+    const outer = this.enter('');
+    while (this.pos < this.end) {
+      const at = this.pos;
+      const tag = this.tag();
+      switch (tag) {
+        case (1 << 3) | LEN:
+          endpoint.serviceName = this.string();
+          break;
+        case (2 << 3) | LEN: {
+          const length = this.length();
+          const start = this.pos;
+          this.pos += length;
+          if (length === 4) endpoint.ipv4 = dottedQuad(this.buf, start);
+          else if (length === 0) endpoint.ipv4 = undefined;
+          else this.fail();
+          break;
+        }
+        case (3 << 3) | LEN: {
+          const length = this.length();
+          const start = this.pos;
+          this.pos += length;
+          if (length === 16) endpoint.ipv6 = ipv6BytesToText(this.buf, start);
+          else if (length === 0) endpoint.ipv6 = undefined;
+          else this.fail();
+          break;
+        }
+        case (4 << 3) | VARINT:
+          endpoint.port = this.varint() | 0; // an int32
+          break;
+        default:
+          if (tag >>> 3 <= 4) this.fail();
+          this.skip(tag, at);
+      }
+    }
+    this.leave(outer);
+  }
+
+  annotationEntry(): Annotation {
+    let timestamp: number | string | undefined;
+    let value: string | undefined;
+    let level: number | undefined;
+    const outer = this.enter('');
+    while (this.pos < this.end) {
+      const at = this.pos;
+      const tag = this.tag();
+      switch (tag) {
+        case (1 << 3) | I64:
+          timestamp = this.uint64(this.fixed64());
+          break;
+        case (2 << 3) | LEN:
+          value = this.string();
+          break;
+        case (100 << 3) | VARINT:
+          level = this.varint();
+          break;
+        default:
+          if (ANNOTATION_FIELDS[tag >>> 3] !== undefined) this.fail();
+          this.skip(tag, at);
+      }
+    }
+    this.leave(outer);
+    return rules.annotation(this, timestamp, value, level, this.limits);
+  }
+
+  tagPair(): void {
+    let key = '';
+    let value = '';
+    const outer = this.enter('');
+    while (this.pos < this.end) {
+      const at = this.pos;
+      const tag = this.tag();
+      switch (tag) {
+        case (1 << 3) | LEN:
+          key = this.string();
+          break;
+        case (2 << 3) | LEN:
+          value = this.string();
+          break;
+        default:
+          if (tag >>> 3 <= 2) this.fail();
+          this.skip(tag, at);
+      }
+    }
+    this.leave(outer);
+    const keys = this.tagKeys;
+    const index = keys.indexOf(key);
+    if (index >= 0) {
+      this.tagValues[index] = value; // a repeated key: the last one wins, as in a protobuf map
+      return;
+    }
+    if (keys.length >= this.limits.maxTagsPerSpan) this.fail();
+    keys.push(key);
+    this.tagValues.push(value);
+  }
+}
+
 const ENDPOINT_FIELDS: Record<number, string> = {
   1: 'service_name',
   2: 'ipv4',
@@ -656,6 +976,11 @@ const ANNOTATION_FIELDS: Record<number, string> = { 1: 'timestamp', 2: 'value', 
  * spans. Throws InvalidSpanError, and nothing else, for anything it can't accept.
  */
 export function decodeZipkinProto3(body: Uint8Array, limits: SpanLimits = DEFAULT_LIMITS): Span[] {
+  try {
+    return new SpanReader(body, limits).spans();
+  } catch {
+    // A problem somewhere: the raw reader and normalizeSpans say which one comes first.
+  }
   let raw: RawSpan[];
   let reader: Reader | undefined;
   try {
