@@ -108,7 +108,8 @@ const IPV4_MAPPED = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i;
 
 /**
  * An endpoint from its fields, undefined when it has none. Like Zipkin, an address goes where its
- * family says, and IPv4-mapped IPv6 becomes IPv4.
+ * family says, and IPv4-mapped IPv6 becomes IPv4. `ipv4IsQuad`: the caller made `ipv4` as a
+ * dotted quad from 4 bytes, so it needn't be parsed again.
  */
 export function endpoint(
   f: Fail,
@@ -117,6 +118,7 @@ export function endpoint(
   ipv6: unknown,
   port: unknown,
   limits: SpanLimits,
+  ipv4IsQuad = false,
 ): Endpoint | undefined {
   const out: Endpoint = {};
   let empty = true;
@@ -130,7 +132,7 @@ export function endpoint(
     const ip = optionalString(f, i === 0 ? ipv4 : ipv6, key, 64);
     if (!ip) continue;
     empty = false;
-    if (isIPv4(ip)) out.ipv4 = ip;
+    if ((i === 0 && ipv4IsQuad) || isIPv4(ip)) out.ipv4 = ip;
     else if (isIPv6(ip)) {
       const mapped = IPV4_MAPPED.exec(ip);
       if (mapped && isIPv4(mapped[1]!)) out.ipv4 = mapped[1]!;

@@ -657,6 +657,43 @@ const FALLBACK = new Error('proto3: falling back to the raw reader');
 
 const ZERO_ID = '0000000000000000';
 
+const HEX_CODES = new Uint16Array(512);
+for (let b = 0; b < 256; b++) {
+  HEX_CODES[2 * b] = '0123456789abcdef'.charCodeAt(b >> 4);
+  HEX_CODES[2 * b + 1] = '0123456789abcdef'.charCodeAt(b & 15);
+}
+
+/** Lowercase hex of 8 bytes: one flat string, made at once (ids are read for every span). */
+function hex8(buf: Uint8Array, at: number): string {
+  const c = HEX_CODES;
+  const b0 = 2 * buf[at]!;
+  const b1 = 2 * buf[at + 1]!;
+  const b2 = 2 * buf[at + 2]!;
+  const b3 = 2 * buf[at + 3]!;
+  const b4 = 2 * buf[at + 4]!;
+  const b5 = 2 * buf[at + 5]!;
+  const b6 = 2 * buf[at + 6]!;
+  const b7 = 2 * buf[at + 7]!;
+  return String.fromCharCode(
+    c[b0]!,
+    c[b0 + 1]!,
+    c[b1]!,
+    c[b1 + 1]!,
+    c[b2]!,
+    c[b2 + 1]!,
+    c[b3]!,
+    c[b3 + 1]!,
+    c[b4]!,
+    c[b4 + 1]!,
+    c[b5]!,
+    c[b5 + 1]!,
+    c[b6]!,
+    c[b6 + 1]!,
+    c[b7]!,
+    c[b7 + 1]!,
+  );
+}
+
 /** What the direct reader has read of one endpoint: the fields of the proto message. */
 class EndpointFields {
   present = false;
@@ -707,14 +744,23 @@ class SpanReader extends Reader implements rules.Fail {
     throw FALLBACK;
   }
 
-  /** Lowercase hex of an id of `size` (or `otherSize`) bytes; undefined when empty. */
-  hexId(size: number, otherSize: number): string | undefined {
+  /**
+   * Lowercase hex of a span id (8 bytes) or trace id (8 or 16), undefined when empty (proto3's
+   * absent). Of the id rules only two are left for bytes: a 16-byte trace id whose high half is
+   * zero is its low half (see normalizeTraceId), and all zeros is no id (checked by the caller).
+   */
+  hexId(trace: boolean): string | undefined {
     const length = this.length();
     const start = this.pos;
     this.pos = start + length;
     if (length === 0) return undefined;
-    if (length !== size && length !== otherSize) this.fail();
-    return bytesToHex(this.buf, start, start + length);
+    if (length === 8) return hex8(this.buf, start);
+    if (length !== 16 || !trace) this.fail();
+    const buf = this.buf;
+    let high = 0;
+    for (let i = start; i < start + 8; i++) high |= buf[i]!;
+    const low = hex8(buf, start + 8);
+    return high === 0 ? low : hex8(buf, start) + low;
   }
 
   spans(): Span[] {
@@ -763,13 +809,13 @@ class SpanReader extends Reader implements rules.Fail {
       const tag = this.tag();
       switch (tag) {
         case (1 << 3) | LEN:
-          this.spanTraceId = this.hexId(8, 16);
+          this.spanTraceId = this.hexId(true);
           break;
         case (2 << 3) | LEN:
-          this.spanParentId = this.hexId(8, 8);
+          this.spanParentId = this.hexId(false);
           break;
         case (3 << 3) | LEN:
-          this.spanId = this.hexId(8, 8);
+          this.spanId = this.hexId(false);
           break;
         case (4 << 3) | VARINT: {
           const kind = this.varint() | 0; // an enum is an int32
@@ -820,13 +866,11 @@ class SpanReader extends Reader implements rules.Fail {
           this.skip(tag, at);
       }
     }
-    // The bytes were hex of the right length already: what is left of the id rules is that a
-    // 32-digit trace id with a zero high half is its low half, and that all zeros are no id.
-    let traceId = this.spanTraceId;
+    const traceId = this.spanTraceId;
     const id = this.spanId;
-    if (traceId === undefined || id === undefined || id === ZERO_ID) this.fail();
-    if (traceId.length === 32 && traceId.startsWith(ZERO_ID)) traceId = traceId.slice(16);
-    if (traceId === ZERO_ID) this.fail();
+    if (traceId === undefined || traceId === ZERO_ID || id === undefined || id === ZERO_ID) {
+      this.fail();
+    }
     const span: Span = { traceId, id };
     // An all-zero parent means root.
     if (this.spanParentId !== undefined && this.spanParentId !== ZERO_ID) {
@@ -861,7 +905,7 @@ class SpanReader extends Reader implements rules.Fail {
 
   makeEndpoint(fields: EndpointFields): Endpoint | undefined {
     const { serviceName, ipv4, ipv6, port } = fields;
-    return rules.endpoint(this, serviceName, ipv4, ipv6, port, this.limits);
+    return rules.endpoint(this, serviceName, ipv4, ipv6, port, this.limits, true);
   }
 
   endpointFields(endpoint: EndpointFields): void {
