@@ -43,6 +43,27 @@ test('the worker decodes payloads and stores them; a dead worker is replaced on 
   }
 });
 
+test('payloads handed over before the worker died are stored by its successor', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'blkkin-worker-store-'));
+  const store = await WorkerStore.open({ dir, limits: DEFAULT_LIMITS });
+  try {
+    const payload = Buffer.from(encodeZipkinProto3([span('0000000000000003')]));
+    const token = store.prepare({ format: Format.ZipkinProto3, payload });
+    await new Promise((r) => setTimeout(r, 50));
+    await (store as unknown as { worker: Worker }).worker.terminate();
+    await new Promise((r) => setTimeout(r, 50));
+    await store.writePrepared([token], { logSeq: 9 });
+    assert.deepEqual(
+      (await store.getTrace('00000000000000aa')).map((s) => s.id),
+      ['0000000000000003'],
+    );
+    assert.deepEqual(await store.lastMark(), { logSeq: 9 });
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('a store that cannot open rejects open() with its own message', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'blkkin-worker-store-'));
   try {

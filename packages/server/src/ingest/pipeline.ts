@@ -26,17 +26,20 @@ export interface PipelineOptions {
 
 /** A store that decodes accepted payloads itself (off the main thread): see WorkerStore. */
 interface PayloadStore extends Store {
-  writePayloads(batches: readonly EncodedBatch[], mark?: { logSeq: number }): Promise<void>;
+  prepare(batch: EncodedBatch): number;
+  writePrepared(tokens: readonly number[], mark?: { logSeq: number }): Promise<void>;
 }
 
 function takesPayloads(store: Store): store is PayloadStore {
-  return typeof (store as Partial<PayloadStore>).writePayloads === 'function';
+  return typeof (store as Partial<PayloadStore>).writePrepared === 'function';
 }
 
 interface Queued {
   count: number;
   /** Kept only for stores that take spans: a payload store decodes `payload` itself. */
   spans: readonly Span[] | undefined;
+  /** The payload store's token for this batch (see WorkerStore.prepare). */
+  token: number | undefined;
   format: FormatCode;
   payload: Buffer;
   /** Sequence number in the log; 0 without a log. */
@@ -120,8 +123,11 @@ export class IngestPipeline {
     seq: number,
     done?: Queued['done'],
   ): Queued {
-    const keep = takesPayloads(this.store) ? undefined : spans;
-    return { count: spans.length, spans: keep, format, payload, seq, done };
+    if (takesPayloads(this.store)) {
+      const token = this.store.prepare({ format, payload });
+      return { count: spans.length, spans: undefined, token, format, payload, seq, done };
+    }
+    return { count: spans.length, spans, token: undefined, format, payload, seq, done };
   }
 
   private enqueue(item: Queued): void {
@@ -155,8 +161,12 @@ export class IngestPipeline {
       const mark = lastSeq > 0 ? { logSeq: lastSeq } : undefined;
       const stopTimer = this.metrics.storeWriteSeconds.startTimer();
       try {
-        if (takesPayloads(this.store)) await this.store.writePayloads(taken, mark);
-        else
+        if (takesPayloads(this.store)) {
+          await this.store.writePrepared(
+            taken.map((q) => q.token!),
+            mark,
+          );
+        } else
           await this.store.write(
             taken.flatMap((q) => q.spans ?? []),
             mark,

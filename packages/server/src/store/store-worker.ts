@@ -15,23 +15,36 @@ interface Call {
 const { dir, limits } = workerData as { dir: string; limits: SpanLimits };
 const port = parentPort!;
 const store = await DuckDbStore.open(dir);
+/** Payloads decoded as soon as they arrive (while earlier writes commit), by token. */
+const prepared = new Map<number, Span[] | Error>();
 
 type Handler = (...args: never[]) => Promise<unknown> | unknown;
 const handlers: Record<string, Handler> = {
   location: () => store.location,
-  writePayloads: (
-    batches: { format: FormatCode; payload: Uint8Array }[],
-    mark: WriteMark | undefined,
-  ) => {
-    const spans: Span[] = [];
-    for (const { format, payload } of batches) {
-      const decoded = FORMATS[format].decode(
-        Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength),
-        limits,
+  prepare: (token: number, format: FormatCode, payload: Uint8Array) => {
+    try {
+      prepared.set(
+        token,
+        FORMATS[format].decode(
+          Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength),
+          limits,
+        ),
       );
-      for (const span of decoded) spans.push(span);
+    } catch (err) {
+      prepared.set(token, err instanceof Error ? err : new Error(String(err)));
     }
-    return store.write(spans, mark);
+  },
+  writePrepared: async (tokens: number[], mark: WriteMark | undefined) => {
+    const spans: Span[] = [];
+    for (const token of tokens) {
+      const batch = prepared.get(token);
+      if (batch === undefined)
+        throw new Error(`batch ${token} was never handed to the store worker`);
+      if (batch instanceof Error) throw batch;
+      for (const span of batch) spans.push(span);
+    }
+    await store.write(spans, mark);
+    for (const token of tokens) prepared.delete(token);
   },
   write: (spans: Span[], mark: WriteMark | undefined) => store.write(spans, mark),
   lastMark: () => store.lastMark(),
@@ -53,6 +66,11 @@ port.on('message', (call: Call) => {
   const handler = handlers[call.method];
   if (!handler) {
     port.postMessage({ id: call.id, error: `unknown store call '${call.method}'` });
+    return;
+  }
+  if (call.id === 0) {
+    // A one-way message (prepare): problems surface at the write that needs it.
+    (handler as (...args: unknown[]) => unknown)(...call.args);
     return;
   }
   Promise.resolve()

@@ -18,7 +18,7 @@ export interface EncodedBatch {
   payload: Buffer;
 }
 
-type Method = Exclude<keyof Store, 'kind' | 'location'> | 'writePayloads';
+type Method = Exclude<keyof Store, 'kind' | 'location'> | 'writePrepared';
 
 interface Reply {
   id: number;
@@ -42,6 +42,9 @@ export class WorkerStore implements Store {
     { resolve: (v: unknown) => void; reject: (e: Error) => void }
   >();
   private closing = false;
+  /** Payloads sent to the worker and not yet stored: sent again if a new worker starts. */
+  private unwritten = new Map<number, EncodedBatch>();
+  private nextToken = 1;
 
   private constructor(private readonly options: WorkerStoreOptions) {}
 
@@ -75,6 +78,7 @@ export class WorkerStore implements Store {
       worker.on('message', (message: Reply | { ready: true }) => {
         if ('ready' in message) {
           this.worker = worker;
+          for (const [token, batch] of this.unwritten) this.sendPrepare(worker, token, batch);
           resolve(worker);
           return;
         }
@@ -106,14 +110,40 @@ export class WorkerStore implements Store {
     });
   }
 
-  /** Stores accepted payloads (decoded again in the worker), with the log mark, in one transaction. */
+  private sendPrepare(worker: Worker, token: number, batch: EncodedBatch): void {
+    // A copy: a request body may share its ArrayBuffer with Node's pool.
+    const payload = new Uint8Array(batch.payload);
+    worker.postMessage({ id: 0, method: 'prepare', args: [token, batch.format, payload] }, [
+      payload.buffer as ArrayBuffer,
+    ]);
+  }
+
+  /**
+   * Hands an accepted payload to the worker at once, so that it decodes it while earlier writes
+   * commit; `writePrepared` stores it later. Returns its token.
+   */
+  prepare(batch: EncodedBatch): number {
+    const token = this.nextToken++;
+    this.unwritten.set(token, batch);
+    // A failure to start surfaces at the write, which the pipeline retries.
+    this.start().then(
+      (worker) => this.sendPrepare(worker, token, batch),
+      () => undefined,
+    );
+    return token;
+  }
+
+  /** Stores prepared payloads, in token order, with the log mark, in one transaction. */
+  async writePrepared(tokens: readonly number[], mark?: WriteMark): Promise<void> {
+    await this.call('writePrepared', [tokens, mark]);
+    for (const token of tokens) this.unwritten.delete(token);
+  }
+
+  /** Stores accepted payloads (decoded in the worker), with the log mark, in one transaction. */
   async writePayloads(batches: readonly EncodedBatch[], mark?: WriteMark): Promise<void> {
-    // Copies: a request body may share its ArrayBuffer with Node's pool.
-    const items = batches.map((b) => ({ format: b.format, payload: new Uint8Array(b.payload) }));
-    await this.call(
-      'writePayloads',
-      [items, mark],
-      items.map((i) => i.payload.buffer as ArrayBuffer),
+    await this.writePrepared(
+      batches.map((b) => this.prepare(b)),
+      mark,
     );
   }
 
