@@ -88,7 +88,7 @@ export async function serve(argv: string[]): Promise<number> {
   const replayed =
     server.replayedSpans > 0 ? `, ${server.replayedSpans} spans replayed from the ingest log` : '';
   console.log(
-    `blkkin serve: listening on ${server.url} (UI, Zipkin API, OTLP /v1/traces); storing ${where}${replayed}`,
+    `blkkin serve: listening on ${server.url} (Zipkin API /api/v2, OTLP /v1/traces); storing ${where}${replayed}`,
   );
   await new Promise<void>((resolveStop) => {
     const stop = () => resolveStop();
