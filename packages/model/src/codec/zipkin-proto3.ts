@@ -1,16 +1,18 @@
-import { bytesToHex } from '../ids.js';
 import { DEFAULT_LIMITS, type SpanLimits } from '../limits.js';
-import { InvalidSpanError, normalizeSpans } from '../normalize.js';
+import { InvalidSpanError } from '../normalize.js';
 import type { Annotation, Endpoint, Span, SpanKind } from '../span.js';
 import * as rules from '../span-rules.js';
 
 /**
  * Zipkin v2 proto3 (zipkin.proto's ListOfSpans), read and written by hand for the ingest hot path.
  *
- * The reader turns the wire format into raw spans of the Zipkin v2 JSON shape and hands them to
- * `normalizeSpans`, so validation is the same as for every other input. It checks every length
- * against the bytes left in its enclosing message, never reads past the body, and fails only with
- * an InvalidSpanError: reason 'malformed' for bytes that are not a ListOfSpans, naming the byte.
+ * The reader goes in one pass from the wire format to normalised spans, with the rules of
+ * span-rules.ts that `normalizeSpans` applies to every other input, and allocates only what the
+ * result holds. It checks every length against the bytes left in its enclosing message, never
+ * reads past the body, and fails only with an InvalidSpanError naming the span and the field, as
+ * normalizeSpans does: reason 'malformed' for bytes that are not a ListOfSpans, naming the byte.
+ * The first problem on the wire is the one reported, but within a span the checks that don't
+ * concern the bytes themselves are made once it is read, in normalizeSpans' order.
  *
  * blkkin's extensions, skipped by Zipkin as unknown fields: Span 100 level (uint32, 0–7), 101 node
  * (string), 102 clock_offset (sint64, µs); Annotation 100 level (uint32). A level or clock offset
@@ -55,39 +57,6 @@ const SPAN_FIELDS: Record<number, string> = {
   101: 'node',
   102: 'clock_offset',
 };
-
-/** Raw span in the Zipkin v2 JSON shape; every field is set so all raw spans share one shape. */
-interface RawSpan {
-  traceId: string | undefined;
-  parentId: string | undefined;
-  id: string | undefined;
-  kind: SpanKind | number | undefined;
-  name: string | undefined;
-  timestamp: number | string | undefined;
-  duration: number | string | undefined;
-  localEndpoint: RawEndpoint | undefined;
-  remoteEndpoint: RawEndpoint | undefined;
-  annotations: RawAnnotation[] | undefined;
-  tags: Record<string, string> | undefined;
-  debug: boolean | undefined;
-  shared: boolean | undefined;
-  level: number | undefined;
-  node: string | undefined;
-  clockOffset: number | string | undefined;
-}
-
-interface RawEndpoint {
-  serviceName: string | undefined;
-  ipv4: string | undefined;
-  ipv6: string | undefined;
-  port: number | undefined;
-}
-
-interface RawAnnotation {
-  timestamp: number | string | undefined;
-  value: string | undefined;
-  level: number | undefined;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Strings: short ASCII strings (service names, span names, tag keys, common values) repeat from
@@ -174,9 +143,65 @@ export function ipv6BytesToText(buf: Uint8Array, at = 0): string {
 // ---------------------------------------------------------------------------------------------
 // Reader
 
+const ZERO_ID = '0000000000000000';
+
+const HEX_CODES = new Uint16Array(512);
+for (let b = 0; b < 256; b++) {
+  HEX_CODES[2 * b] = '0123456789abcdef'.charCodeAt(b >> 4);
+  HEX_CODES[2 * b + 1] = '0123456789abcdef'.charCodeAt(b & 15);
+}
+
+/** Lowercase hex of 8 bytes: one flat string, made at once (ids are read for every span). */
+function hex8(buf: Uint8Array, at: number): string {
+  const c = HEX_CODES;
+  const b0 = 2 * buf[at]!;
+  const b1 = 2 * buf[at + 1]!;
+  const b2 = 2 * buf[at + 2]!;
+  const b3 = 2 * buf[at + 3]!;
+  const b4 = 2 * buf[at + 4]!;
+  const b5 = 2 * buf[at + 5]!;
+  const b6 = 2 * buf[at + 6]!;
+  const b7 = 2 * buf[at + 7]!;
+  return String.fromCharCode(
+    c[b0]!,
+    c[b0 + 1]!,
+    c[b1]!,
+    c[b1 + 1]!,
+    c[b2]!,
+    c[b2 + 1]!,
+    c[b3]!,
+    c[b3 + 1]!,
+    c[b4]!,
+    c[b4 + 1]!,
+    c[b5]!,
+    c[b5 + 1]!,
+    c[b6]!,
+    c[b6 + 1]!,
+    c[b7]!,
+    c[b7 + 1]!,
+  );
+}
+
+/** What the reader has read of one endpoint: the fields of the proto message. */
+class EndpointFields {
+  present = false;
+  serviceName: string | undefined = undefined;
+  ipv4: string | undefined = undefined;
+  ipv6: string | undefined = undefined;
+  port: number | undefined = undefined;
+
+  reset(): void {
+    this.present = false;
+    this.serviceName = undefined;
+    this.ipv4 = undefined;
+    this.ipv6 = undefined;
+    this.port = undefined;
+  }
+}
+
 const SPAN_PREFIX = 'not a valid Zipkin proto3 ListOfSpans: ';
 
-class Reader {
+class SpanReader implements rules.Fail {
   pos = 0;
   /** End of the message being read: nothing is read at or past it. */
   end: number;
@@ -184,13 +209,36 @@ class Reader {
   hi = 0;
   /** Index of the span being read, or of the next one at the top level. */
   span = 0;
-  /** The submessage being read inside the span, for error messages. */
+  /** The submessage being read inside the span (a field name, or ''), for error messages. */
   where = '';
+  /** ≥ 0 while an annotation is checked: its index, for error messages. */
+  annotation = -1;
+  /** The first problem of the span's annotations, reported in its turn once the span is read. */
+  annotationError: InvalidSpanError | undefined = undefined;
+  /** Whether the trace id came as 16 bytes, all zero but for its low half (see hexId). */
+  wideTraceId = false;
 
   readonly view: DataView;
 
-  /** Tags of the current span, counted to stop early at the limit. */
-  tagCount = 0;
+  // The span being read, field by field; reset for each span.
+  spanTraceId: string | undefined = undefined;
+  spanParentId: string | undefined = undefined;
+  spanId: string | undefined = undefined;
+  kindValue: SpanKind | number | undefined = undefined;
+  name: string | undefined = undefined;
+  timestamp: number | string | undefined = undefined;
+  duration: number | string | undefined = undefined;
+  readonly local = new EndpointFields();
+  readonly remote = new EndpointFields();
+  annotations: Annotation[] | undefined = undefined;
+  /** Distinct tag keys in the order first seen, and their values (a repeated key: the last). */
+  readonly tagKeys: string[] = [];
+  readonly tagValues: string[] = [];
+  debug = false;
+  shared = false;
+  level: number | undefined = undefined;
+  node: string | undefined = undefined;
+  clockOffset: number | string | undefined = undefined;
 
   constructor(
     readonly buf: Uint8Array,
@@ -208,8 +256,15 @@ class Reader {
     );
   }
 
-  invalid(field: string, problem: string, reason = 'invalid'): never {
-    throw new InvalidSpanError(`spans[${this.span}].${field} ${problem}`, reason);
+  /** A problem with a field of the span being read: `spans[3].localEndpoint.port ...`. */
+  fail(field: string, problem: string, reason = 'invalid'): never {
+    const where =
+      this.annotation >= 0
+        ? `.annotations[${this.annotation}]`
+        : this.where === 'localEndpoint' || this.where === 'remoteEndpoint'
+          ? `.${this.where}`
+          : '';
+    throw new InvalidSpanError(`spans[${this.span}]${where}.${field} ${problem}`, reason);
   }
 
   /** A varint of up to 64 bits: returns the low 32 (unsigned) and leaves the high 32 in `hi`. */
@@ -375,138 +430,6 @@ class Reader {
   }
 
   /** Lowercase hex of an id; undefined when empty (proto3's absent). */
-  id(field: string, size: number, otherSize = size): string | undefined {
-    const length = this.length();
-    const start = this.pos;
-    this.pos = start + length;
-    if (length === 0) return undefined;
-    if (length !== size && length !== otherSize) {
-      const sizes = size === otherSize ? `${size}` : `${size} or ${otherSize}`;
-      this.invalid(field, `must be ${sizes} bytes, not ${length}`, 'invalid_id');
-    }
-    return bytesToHex(this.buf, start, start + length);
-  }
-
-  listOfSpans(): RawSpan[] {
-    const limits = this.limits;
-    const spans: RawSpan[] = [];
-    const max = limits.maxSpansPerBatch;
-    while (this.pos < this.end) {
-      const at = this.pos;
-      const tag = this.tag();
-      if (tag >>> 3 !== 1) {
-        this.skip(tag, at);
-        continue;
-      }
-      if ((tag & 7) !== LEN) this.wrongType(tag, at, { 1: 'spans' });
-      const length = this.length();
-      if (spans.length >= max) {
-        // Count the rest without decoding it, to say how large the batch is.
-        this.pos += length;
-        this.span++;
-        continue;
-      }
-      const outer = this.end;
-      this.end = this.pos + length;
-      spans.push(this.readSpan());
-      this.end = outer;
-      this.span++;
-    }
-    if (this.span > max) {
-      throw new InvalidSpanError(
-        `batch has ${this.span} spans, more than the limit of ${max}: send smaller batches`,
-        'too_large',
-      );
-    }
-    return spans;
-  }
-
-  readSpan(): RawSpan {
-    this.tagCount = 0;
-    const span: RawSpan = {
-      traceId: undefined,
-      parentId: undefined,
-      id: undefined,
-      kind: undefined,
-      name: undefined,
-      timestamp: undefined,
-      duration: undefined,
-      localEndpoint: undefined,
-      remoteEndpoint: undefined,
-      annotations: undefined,
-      tags: undefined,
-      debug: undefined,
-      shared: undefined,
-      level: undefined,
-      node: undefined,
-      clockOffset: undefined,
-    };
-    while (this.pos < this.end) {
-      const at = this.pos;
-      const tag = this.tag();
-      switch (tag) {
-        case (1 << 3) | LEN:
-          span.traceId = this.id('traceId', 8, 16);
-          break;
-        case (2 << 3) | LEN:
-          span.parentId = this.id('parentId', 8);
-          break;
-        case (3 << 3) | LEN:
-          span.id = this.id('id', 8);
-          break;
-        case (4 << 3) | VARINT: {
-          const kind = this.varint() | 0; // an enum is an int32
-          span.kind = kind >= 0 && kind <= 4 ? KINDS[kind] : kind;
-          break;
-        }
-        case (5 << 3) | LEN:
-          span.name = this.string();
-          break;
-        case (6 << 3) | I64:
-          span.timestamp = this.uint64(this.fixed64());
-          break;
-        case (7 << 3) | VARINT:
-          span.duration = this.uint64(this.varint());
-          break;
-        case (8 << 3) | LEN:
-          span.localEndpoint = this.endpoint(span.localEndpoint, 'localEndpoint');
-          break;
-        case (9 << 3) | LEN:
-          span.remoteEndpoint = this.endpoint(span.remoteEndpoint, 'remoteEndpoint');
-          break;
-        case (10 << 3) | LEN:
-          (span.annotations ??= []).push(this.annotation());
-          // Checked as it grows, so a body of empty entries can't make millions of objects.
-          if (span.annotations.length > this.limits.maxAnnotationsPerSpan) {
-            this.tooMany('annotations', this.limits.maxAnnotationsPerSpan);
-          }
-          break;
-        case (11 << 3) | LEN:
-          this.tagEntry((span.tags ??= {}));
-          break;
-        case (12 << 3) | VARINT:
-          span.debug = (this.varint() | this.hi) !== 0;
-          break;
-        case (13 << 3) | VARINT:
-          span.shared = (this.varint() | this.hi) !== 0;
-          break;
-        case (100 << 3) | VARINT:
-          span.level = this.varint(); // a uint32 keeps the low 32 bits
-          break;
-        case (101 << 3) | LEN:
-          span.node = this.string();
-          break;
-        case (102 << 3) | VARINT:
-          span.clockOffset = this.sint64(this.varint());
-          break;
-        default:
-          if (SPAN_FIELDS[tag >>> 3] !== undefined) this.wrongType(tag, at, SPAN_FIELDS);
-          this.skip(tag, at);
-      }
-    }
-    return span;
-  }
-
   /** Zigzag-decoded sint64 from lo and `hi`: exact number, or decimal text beyond 2^53. */
   sint64(lo: number): number | string {
     const hi = this.hi;
@@ -536,231 +459,38 @@ class Reader {
     this.where = '';
   }
 
-  endpoint(existing: RawEndpoint | undefined, field: string): RawEndpoint {
-    // A repeated message field merges into the earlier one, as protobuf says.
-    const endpoint: RawEndpoint = existing ?? {
-      serviceName: undefined,
-      ipv4: undefined,
-      ipv6: undefined,
-      port: undefined,
-    };
-    const outer = this.enter(field);
-    while (this.pos < this.end) {
-      const at = this.pos;
-      const tag = this.tag();
-      switch (tag) {
-        case (1 << 3) | LEN:
-          endpoint.serviceName = this.string();
-          break;
-        case (2 << 3) | LEN: {
-          const length = this.length();
-          const start = this.pos;
-          this.pos += length;
-          if (length === 4) endpoint.ipv4 = dottedQuad(this.buf, start);
-          else if (length === 0) endpoint.ipv4 = undefined;
-          else this.invalid(`${field}.ipv4`, `must be 4 bytes, not ${length}`);
-          break;
-        }
-        case (3 << 3) | LEN: {
-          const length = this.length();
-          const start = this.pos;
-          this.pos += length;
-          if (length === 16) endpoint.ipv6 = ipv6BytesToText(this.buf, start);
-          else if (length === 0) endpoint.ipv6 = undefined;
-          else this.invalid(`${field}.ipv6`, `must be 16 bytes, not ${length}`);
-          break;
-        }
-        case (4 << 3) | VARINT:
-          endpoint.port = this.varint() | 0; // an int32
-          break;
-        default:
-          if (tag >>> 3 <= 4) this.wrongType(tag, at, ENDPOINT_FIELDS);
-          this.skip(tag, at);
-      }
-    }
-    this.leave(outer);
-    return endpoint;
-  }
-
-  annotation(): RawAnnotation {
-    const annotation: RawAnnotation = { timestamp: undefined, value: undefined, level: undefined };
-    const outer = this.enter('annotations');
-    while (this.pos < this.end) {
-      const at = this.pos;
-      const tag = this.tag();
-      switch (tag) {
-        case (1 << 3) | I64:
-          annotation.timestamp = this.uint64(this.fixed64());
-          break;
-        case (2 << 3) | LEN:
-          annotation.value = this.string();
-          break;
-        case (100 << 3) | VARINT:
-          annotation.level = this.varint();
-          break;
-        default:
-          if (ANNOTATION_FIELDS[tag >>> 3] !== undefined) {
-            this.wrongType(tag, at, ANNOTATION_FIELDS);
-          }
-          this.skip(tag, at);
-      }
-    }
-    this.leave(outer);
-    return annotation;
-  }
-
-  tooMany(field: string, limit: number): never {
-    return this.invalid(field, `has more than ${limit} entries`, 'too_large');
-  }
-
-  tagEntry(tags: Record<string, string>): void {
-    let key = '';
-    let value = '';
-    const outer = this.enter('tags');
-    while (this.pos < this.end) {
-      const at = this.pos;
-      const tag = this.tag();
-      switch (tag) {
-        case (1 << 3) | LEN:
-          key = this.string();
-          break;
-        case (2 << 3) | LEN:
-          value = this.string();
-          break;
-        default:
-          if (tag >>> 3 <= 2) this.wrongType(tag, at, { 1: 'key', 2: 'value' });
-          this.skip(tag, at);
-      }
-    }
-    this.leave(outer);
-    if (tags[key] === undefined && ++this.tagCount > this.limits.maxTagsPerSpan) {
-      this.tooMany('tags', this.limits.maxTagsPerSpan);
-    }
-    if (key === '__proto__') {
-      Object.defineProperty(tags, key, { value, enumerable: true, writable: true });
-    } else {
-      tags[key] = value; // a repeated key: the last one wins, as in a protobuf map
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Direct reader: the hot path. It reads a well-formed batch straight into normalised spans, with
-// the rules of span-rules.ts, and allocates only what the result holds. On the first problem of
-// any kind it gives up (FALLBACK), and decodeZipkinProto3 reads the batch again with the raw
-// reader and normalizeSpans above, so a bad batch gets exactly their error: which problem comes
-// first depends on reading the whole batch (bytes that aren't a ListOfSpans anywhere, the batch
-// limit) and on the order normalizeSpans checks fields in, not the order they come on the wire.
-
-/** Thrown by the direct reader to say "read this batch the careful way". */
-const FALLBACK = new Error('proto3: falling back to the raw reader');
-
-const ZERO_ID = '0000000000000000';
-
-const HEX_CODES = new Uint16Array(512);
-for (let b = 0; b < 256; b++) {
-  HEX_CODES[2 * b] = '0123456789abcdef'.charCodeAt(b >> 4);
-  HEX_CODES[2 * b + 1] = '0123456789abcdef'.charCodeAt(b & 15);
-}
-
-/** Lowercase hex of 8 bytes: one flat string, made at once (ids are read for every span). */
-function hex8(buf: Uint8Array, at: number): string {
-  const c = HEX_CODES;
-  const b0 = 2 * buf[at]!;
-  const b1 = 2 * buf[at + 1]!;
-  const b2 = 2 * buf[at + 2]!;
-  const b3 = 2 * buf[at + 3]!;
-  const b4 = 2 * buf[at + 4]!;
-  const b5 = 2 * buf[at + 5]!;
-  const b6 = 2 * buf[at + 6]!;
-  const b7 = 2 * buf[at + 7]!;
-  return String.fromCharCode(
-    c[b0]!,
-    c[b0 + 1]!,
-    c[b1]!,
-    c[b1 + 1]!,
-    c[b2]!,
-    c[b2 + 1]!,
-    c[b3]!,
-    c[b3 + 1]!,
-    c[b4]!,
-    c[b4 + 1]!,
-    c[b5]!,
-    c[b5 + 1]!,
-    c[b6]!,
-    c[b6 + 1]!,
-    c[b7]!,
-    c[b7 + 1]!,
-  );
-}
-
-/** What the direct reader has read of one endpoint: the fields of the proto message. */
-class EndpointFields {
-  present = false;
-  serviceName: string | undefined = undefined;
-  ipv4: string | undefined = undefined;
-  ipv6: string | undefined = undefined;
-  port: number | undefined = undefined;
-
-  reset(): void {
-    this.present = false;
-    this.serviceName = undefined;
-    this.ipv4 = undefined;
-    this.ipv6 = undefined;
-    this.port = undefined;
-  }
-}
-
-class SpanReader extends Reader implements rules.Fail {
-  // The span being read, field by field; reset for each span.
-  spanTraceId: string | undefined = undefined;
-  spanParentId: string | undefined = undefined;
-  spanId: string | undefined = undefined;
-  kindValue: SpanKind | number | undefined = undefined;
-  name: string | undefined = undefined;
-  timestamp: number | string | undefined = undefined;
-  duration: number | string | undefined = undefined;
-  readonly local = new EndpointFields();
-  readonly remote = new EndpointFields();
-  annotations: Annotation[] | undefined = undefined;
-  /** Distinct tag keys in the order first seen, and their values (a repeated key: the last). */
-  readonly tagKeys: string[] = [];
-  readonly tagValues: string[] = [];
-  debug = false;
-  shared = false;
-  level: number | undefined = undefined;
-  node: string | undefined = undefined;
-  clockOffset: number | string | undefined = undefined;
-
-  fail(): never {
-    throw FALLBACK;
-  }
-
-  override malformed(): never {
-    throw FALLBACK;
-  }
-
-  override invalid(): never {
-    throw FALLBACK;
-  }
-
   /**
    * Lowercase hex of a span id (8 bytes) or trace id (8 or 16), undefined when empty (proto3's
    * absent). Of the id rules only two are left for bytes: a 16-byte trace id whose high half is
    * zero is its low half (see normalizeTraceId), and all zeros is no id (checked by the caller).
    */
-  hexId(trace: boolean): string | undefined {
+  hexId(field: string, trace: boolean): string | undefined {
     const length = this.length();
     const start = this.pos;
     this.pos = start + length;
+    if (trace) this.wideTraceId = false;
     if (length === 0) return undefined;
     if (length === 8) return hex8(this.buf, start);
-    if (length !== 16 || !trace) this.fail();
+    if (length !== 16 || !trace) {
+      const sizes = trace ? '8 or 16' : '8';
+      this.fail(field, `must be ${sizes} bytes, not ${length}`, 'invalid_id');
+    }
     const buf = this.buf;
     let high = 0;
     for (let i = start; i < start + 8; i++) high |= buf[i]!;
     const low = hex8(buf, start + 8);
-    return high === 0 ? low : hex8(buf, start) + low;
+    if (high !== 0) return hex8(buf, start) + low;
+    this.wideTraceId = true;
+    return low;
+  }
+
+  /** A span or trace id that must be there and not all zeros, as normalizeSpans says it. */
+  requireId(field: string, id: string | undefined, wide: boolean): string {
+    if (id === undefined) this.fail(field, 'is missing', 'invalid_id');
+    if (id === ZERO_ID) {
+      this.fail(field, `is all zeros: ${rules.show(wide ? ZERO_ID + ZERO_ID : id)}`, 'invalid_id');
+    }
+    return id;
   }
 
   spans(): Span[] {
@@ -773,20 +503,36 @@ class SpanReader extends Reader implements rules.Fail {
         this.skip(tag, at);
         continue;
       }
-      if ((tag & 7) !== LEN) this.fail();
+      if ((tag & 7) !== LEN) this.wrongType(tag, at, { 1: 'spans' });
       const length = this.length();
-      if (spans.length >= max) this.fail();
+      if (spans.length >= max) {
+        // Count the rest without decoding it, to say how large the batch is.
+        this.pos += length;
+        this.span++;
+        continue;
+      }
       const outer = this.end;
       this.end = this.pos + length;
       spans.push(this.readOne());
       this.end = outer;
       this.span++;
     }
+    if (this.span > max) {
+      throw new InvalidSpanError(
+        `batch has ${this.span} spans, more than the limit of ${max}: send smaller batches`,
+        'too_large',
+      );
+    }
     return spans;
   }
 
+  /**
+   * One span. Problems of the bytes themselves (and the limits on repeated fields) are reported
+   * as they are read; the rest once the span is read, field by field in normalizeSpans' order.
+   */
   readOne(): Span {
     this.spanTraceId = undefined;
+    this.wideTraceId = false;
     this.spanParentId = undefined;
     this.spanId = undefined;
     this.kindValue = undefined;
@@ -796,6 +542,7 @@ class SpanReader extends Reader implements rules.Fail {
     this.local.reset();
     this.remote.reset();
     this.annotations = undefined;
+    this.annotationError = undefined;
     this.tagKeys.length = 0;
     this.tagValues.length = 0;
     this.debug = false;
@@ -809,13 +556,13 @@ class SpanReader extends Reader implements rules.Fail {
       const tag = this.tag();
       switch (tag) {
         case (1 << 3) | LEN:
-          this.spanTraceId = this.hexId(true);
+          this.spanTraceId = this.hexId('traceId', true);
           break;
         case (2 << 3) | LEN:
-          this.spanParentId = this.hexId(false);
+          this.spanParentId = this.hexId('parentId', false);
           break;
         case (3 << 3) | LEN:
-          this.spanId = this.hexId(false);
+          this.spanId = this.hexId('id', false);
           break;
         case (4 << 3) | VARINT: {
           const kind = this.varint() | 0; // an enum is an int32
@@ -832,14 +579,15 @@ class SpanReader extends Reader implements rules.Fail {
           this.duration = this.uint64(this.varint());
           break;
         case (8 << 3) | LEN:
-          this.endpointFields(this.local);
+          this.endpointFields(this.local, 'localEndpoint');
           break;
         case (9 << 3) | LEN:
-          this.endpointFields(this.remote);
+          this.endpointFields(this.remote, 'remoteEndpoint');
           break;
         case (10 << 3) | LEN: {
           const list = (this.annotations ??= []);
-          list.push(this.annotationEntry());
+          list.push(this.annotationEntry(list.length));
+          // Checked as it grows, so a body of empty entries can't make millions of objects.
           rules.tooManyAnnotations(this, list.length, limits);
           break;
         }
@@ -862,15 +610,12 @@ class SpanReader extends Reader implements rules.Fail {
           this.clockOffset = this.sint64(this.varint());
           break;
         default:
-          if (SPAN_FIELDS[tag >>> 3] !== undefined) this.fail();
+          if (SPAN_FIELDS[tag >>> 3] !== undefined) this.wrongType(tag, at, SPAN_FIELDS);
           this.skip(tag, at);
       }
     }
-    const traceId = this.spanTraceId;
-    const id = this.spanId;
-    if (traceId === undefined || traceId === ZERO_ID || id === undefined || id === ZERO_ID) {
-      this.fail();
-    }
+    const traceId = this.requireId('traceId', this.spanTraceId, this.wideTraceId);
+    const id = this.requireId('id', this.spanId, false);
     const span: Span = { traceId, id };
     // An all-zero parent means root.
     if (this.spanParentId !== undefined && this.spanParentId !== ZERO_ID) {
@@ -885,10 +630,13 @@ class SpanReader extends Reader implements rules.Fail {
     if (timestamp !== undefined) span.timestamp = timestamp;
     const duration = rules.micros(this, this.duration, 'duration');
     if (duration !== undefined) span.duration = duration;
-    const local = this.local.present ? this.makeEndpoint(this.local) : undefined;
+    const local = this.local.present ? this.makeEndpoint(this.local, 'localEndpoint') : undefined;
     if (local) span.localEndpoint = local;
-    const remote = this.remote.present ? this.makeEndpoint(this.remote) : undefined;
+    const remote = this.remote.present
+      ? this.makeEndpoint(this.remote, 'remoteEndpoint')
+      : undefined;
     if (remote) span.remoteEndpoint = remote;
+    if (this.annotationError) throw this.annotationError;
     if (this.annotations) span.annotations = rules.sortAnnotations(this.annotations);
     const tags = rules.tags(this, this.tagKeys, this.tagValues, limits);
     if (tags) span.tags = tags;
@@ -903,15 +651,18 @@ class SpanReader extends Reader implements rules.Fail {
     return span;
   }
 
-  makeEndpoint(fields: EndpointFields): Endpoint | undefined {
+  makeEndpoint(fields: EndpointFields, field: string): Endpoint | undefined {
     const { serviceName, ipv4, ipv6, port } = fields;
-    return rules.endpoint(this, serviceName, ipv4, ipv6, port, this.limits, true);
+    this.where = field;
+    const endpoint = rules.endpoint(this, serviceName, ipv4, ipv6, port, this.limits, true);
+    this.where = '';
+    return endpoint;
   }
 
-  endpointFields(endpoint: EndpointFields): void {
+  endpointFields(endpoint: EndpointFields, field: string): void {
     // A repeated message field merges into the earlier one, as protobuf says.
     endpoint.present = true;
-    const outer = this.enter('');
+    const outer = this.enter(field);
     while (this.pos < this.end) {
       const at = this.pos;
       const tag = this.tag();
@@ -925,7 +676,7 @@ class SpanReader extends Reader implements rules.Fail {
           this.pos += length;
           if (length === 4) endpoint.ipv4 = dottedQuad(this.buf, start);
           else if (length === 0) endpoint.ipv4 = undefined;
-          else this.fail();
+          else this.fail('ipv4', `must be 4 bytes, not ${length}`);
           break;
         }
         case (3 << 3) | LEN: {
@@ -934,25 +685,29 @@ class SpanReader extends Reader implements rules.Fail {
           this.pos += length;
           if (length === 16) endpoint.ipv6 = ipv6BytesToText(this.buf, start);
           else if (length === 0) endpoint.ipv6 = undefined;
-          else this.fail();
+          else this.fail('ipv6', `must be 16 bytes, not ${length}`);
           break;
         }
         case (4 << 3) | VARINT:
           endpoint.port = this.varint() | 0; // an int32
           break;
         default:
-          if (tag >>> 3 <= 4) this.fail();
+          if (tag >>> 3 <= 4) this.wrongType(tag, at, ENDPOINT_FIELDS);
           this.skip(tag, at);
       }
     }
     this.leave(outer);
   }
 
-  annotationEntry(): Annotation {
+  /**
+   * The annotation at `index`. A bad one is kept as the span's annotation error, for its turn
+   * once the span is read, so the first problem is the one normalizeSpans would name.
+   */
+  annotationEntry(index: number): Annotation {
     let timestamp: number | string | undefined;
     let value: string | undefined;
     let level: number | undefined;
-    const outer = this.enter('');
+    const outer = this.enter('annotations');
     while (this.pos < this.end) {
       const at = this.pos;
       const tag = this.tag();
@@ -967,18 +722,30 @@ class SpanReader extends Reader implements rules.Fail {
           level = this.varint();
           break;
         default:
-          if (ANNOTATION_FIELDS[tag >>> 3] !== undefined) this.fail();
+          if (ANNOTATION_FIELDS[tag >>> 3] !== undefined) {
+            this.wrongType(tag, at, ANNOTATION_FIELDS);
+          }
           this.skip(tag, at);
       }
     }
     this.leave(outer);
-    return rules.annotation(this, timestamp, value, level, this.limits);
+    if (this.annotationError === undefined) {
+      this.annotation = index;
+      try {
+        return rules.annotation(this, timestamp, value, level, this.limits);
+      } catch (error) {
+        this.annotationError = error as InvalidSpanError;
+      } finally {
+        this.annotation = -1;
+      }
+    }
+    return { timestamp: 0, value: '' }; // never kept: the span fails
   }
 
   tagPair(): void {
     let key = '';
     let value = '';
-    const outer = this.enter('');
+    const outer = this.enter('tags');
     while (this.pos < this.end) {
       const at = this.pos;
       const tag = this.tag();
@@ -990,7 +757,7 @@ class SpanReader extends Reader implements rules.Fail {
           value = this.string();
           break;
         default:
-          if (tag >>> 3 <= 2) this.fail();
+          if (tag >>> 3 <= 2) this.wrongType(tag, at, { 1: 'key', 2: 'value' });
           this.skip(tag, at);
       }
     }
@@ -1001,7 +768,8 @@ class SpanReader extends Reader implements rules.Fail {
       this.tagValues[index] = value; // a repeated key: the last one wins, as in a protobuf map
       return;
     }
-    if (keys.length >= this.limits.maxTagsPerSpan) this.fail();
+    const max = this.limits.maxTagsPerSpan;
+    if (keys.length >= max) this.fail('tags', `has more than ${max} entries`, 'too_large');
     keys.push(key);
     this.tagValues.push(value);
   }
@@ -1020,25 +788,17 @@ const ANNOTATION_FIELDS: Record<number, string> = { 1: 'timestamp', 2: 'value', 
  * spans. Throws InvalidSpanError, and nothing else, for anything it can't accept.
  */
 export function decodeZipkinProto3(body: Uint8Array, limits: SpanLimits = DEFAULT_LIMITS): Span[] {
+  const reader = new SpanReader(body, limits);
   try {
-    return new SpanReader(body, limits).spans();
-  } catch {
-    // A problem somewhere: the raw reader and normalizeSpans say which one comes first.
-  }
-  let raw: RawSpan[];
-  let reader: Reader | undefined;
-  try {
-    reader = new Reader(body, limits);
-    raw = reader.listOfSpans();
+    return reader.spans();
   } catch (error) {
     if (error instanceof InvalidSpanError) throw error;
     // Not expected; but whatever the bytes, the caller gets the one error type it handles.
     throw new InvalidSpanError(
-      `${SPAN_PREFIX}${(error as Error)?.message ?? String(error)} (span ${reader?.span ?? 0})`,
+      `${SPAN_PREFIX}${(error as Error)?.message ?? String(error)} (span ${reader.span})`,
       'malformed',
     );
   }
-  return normalizeSpans(raw, limits);
 }
 
 // ---------------------------------------------------------------------------------------------
