@@ -81,7 +81,8 @@ export class EncodeContext {
 
 // ---- proto3 ------------------------------------------------------------------------------------
 
-function varintSize(n: number): number {
+/** Bytes of a protobuf varint of a non-negative safe integer. */
+export function varintSize(n: number): number {
   if (n < 0x80) return 1;
   if (n < 0x4000) return 2;
   if (n < 0x200000) return 3;

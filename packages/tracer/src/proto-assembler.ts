@@ -1,5 +1,5 @@
 import { MAX_ANNOTATIONS, MAX_NAME, MAX_TAGS } from './assembler.js';
-import { encodeEndpoint, type LocalInfo } from './encode.js';
+import { encodeEndpoint, varintSize, type LocalInfo } from './encode.js';
 import type { Endpoint } from './options.js';
 import {
   F64_DROPPED_ORPHAN,
@@ -69,20 +69,6 @@ class External {
     this.buf = next;
     this.dv = viewOf(next);
   }
-}
-
-function varintLength(n: number): number {
-  if (n < 0x80) return 1;
-  if (n < 0x4000) return 2;
-  if (n < 0x200000) return 3;
-  if (n < 0x10000000) return 4;
-  let size = 4;
-  n = Math.floor(n / 0x10000000);
-  while (n > 0) {
-    size++;
-    n = Math.floor(n / 128);
-  }
-  return size;
 }
 
 export interface ProtoBatch {
@@ -418,7 +404,7 @@ export class ProtoAssembler {
     const name = this.slotName[slot]!;
     if (name >= 0) {
       const len = this.strLen[name]!;
-      size += 1 + varintLength(len) + len;
+      size += 1 + varintSize(len) + len;
     }
     return size;
   }
@@ -558,7 +544,7 @@ export class ProtoAssembler {
     this.slotName[slot] = -1;
     const cutName = this.cut(nameId);
     const len = cutName !== undefined ? cutName.length : nameLen;
-    const need = 1 + varintLength(len) + len;
+    const need = 1 + varintSize(len) + len;
     let buf: Buffer;
     let p: number;
     let ext: External | undefined;
@@ -618,7 +604,7 @@ export class ProtoAssembler {
     const id = u32[at + 4]!;
     const len = this.len(id);
     buf[p++] = 0x52;
-    p = writeVarint(buf, p, 9 + 1 + varintLength(len) + len + 3);
+    p = writeVarint(buf, p, 9 + 1 + varintSize(len) + len + 3);
     buf[p++] = 0x09;
     p = fixed64(dv, p, Math.round((this.origin + r64[(at + 2) >> 1]!) * 1000));
     buf[p++] = 0x12;
@@ -703,11 +689,7 @@ export class ProtoAssembler {
       }
     }
     buf[p++] = 0x5a;
-    p = writeVarint(
-      buf,
-      p,
-      1 + varintLength(keyLen) + keyLen + 1 + varintLength(valueLen) + valueLen,
-    );
+    p = writeVarint(buf, p, 1 + varintSize(keyLen) + keyLen + 1 + varintSize(valueLen) + valueLen);
     buf[p++] = 0x0a;
     p = writeVarint(buf, p, keyLen);
     if (cutKey !== undefined) {
@@ -873,7 +855,7 @@ export class ProtoAssembler {
     }
     if (u32[at + 4]! !== 0) ep.port = u32[at + 4]!;
     const body = encodeEndpoint(ep);
-    const slot = this.find(u32[at + 1]!, 1 + varintLength(body.length) + body.length);
+    const slot = this.find(u32[at + 1]!, 1 + varintSize(body.length) + body.length);
     if (slot === -2) return;
     let buf: Buffer;
     let p: number;
@@ -923,8 +905,8 @@ export class ProtoAssembler {
       startTime = ext.start;
     }
     const duration = Math.max(1, Math.round((time - startTime) * 1000));
-    const size = fixed + len + 1 + varintLength(duration) + this.tail.length;
-    const need = 1 + varintLength(size) + size;
+    const size = fixed + len + 1 + varintSize(duration) + this.tail.length;
+    const need = 1 + varintSize(size) + size;
     if (this.outPos + need > this.out.length) {
       if (this.outCount > 0) this.closeBatch();
       if (need > this.out.length) {
