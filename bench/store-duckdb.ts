@@ -331,3 +331,25 @@ export async function benchStore(opts: BenchStoreOptions = {}): Promise<Record<s
   }
   return figures;
 }
+
+/** `blkkin bench store [--json] [--spans N]`: the figures above, as one object. */
+export async function run(options: {
+  json: boolean;
+  args: string[];
+}): Promise<Record<string, unknown>> {
+  const { parseArgs } = await import('node:util');
+  const { values } = parseArgs({
+    args: options.args,
+    strict: true,
+    options: { spans: { type: 'string' } },
+  });
+  const log = (line: string) =>
+    options.json ? process.stderr.write(`${line}\n`) : console.log(line);
+  const figures = await benchStore({
+    ...(values.spans !== undefined ? { spans: Number(values.spans) } : {}),
+    log,
+  });
+  if (!options.json)
+    for (const [name, value] of Object.entries(figures)) console.log(`${name}: ${value}`);
+  return figures;
+}

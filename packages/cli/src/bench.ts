@@ -9,6 +9,10 @@ Benchmarks:
             JSON, bytes on disk per span, trace-by-id and search latency at >= 1M stored spans,
             and the floor (decoding alone, DuckDB appending alone) measured in the same run
             options: --spans N (stored spans for the latency part, default 1000000)
+  store     the DuckDB store alone, in this process: append spans/s and CPU per span, bytes on
+            disk per span, getTrace and findTraces latency (service, annotationQuery,
+            minDuration), dependencies over all the data
+            options: --spans N (default 1200000)
   tracer    this tracer, OpenTelemetry JS (BatchSpanProcessor + Zipkin exporter) and zipkin-js
             side by side in separate processes: ns per unsampled span, per filtered annotation,
             per sampled span on the hot path; producer CPU per exported span; spans dropped
@@ -25,6 +29,7 @@ interface BenchModule {
 
 const BENCHES: Record<string, string> = {
   ingest: 'ingest.js',
+  store: 'store-duckdb.js',
   tracer: 'tracer.js',
 };
 
