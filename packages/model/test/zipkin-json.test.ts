@@ -9,65 +9,17 @@ import {
   encodeZipkinJsonBytes,
   spanToZipkinJson,
 } from '../src/codec/zipkin-json.js';
-import { bytesToHex } from '../src/ids.js';
 import { DEFAULT_LIMITS } from '../src/limits.js';
 import { InvalidSpanError, normalizeSpan } from '../src/normalize.js';
 import type { Span } from '../src/span.js';
+import { validSpan } from './arbitraries.js';
 
 // ----- Arbitrary valid spans: raw spans that normalise, normalised.
 
-const text = (maxLength: number) => fc.string({ unit: 'grapheme', maxLength });
 // JSON carries any UTF-16, lone surrogates included.
-const anyText = (maxLength: number) => fc.string({ unit: 'binary', maxLength });
-const hexId = (bytes: number) =>
-  fc
-    .uint8Array({ minLength: bytes, maxLength: bytes })
-    .filter((b) => b.some((x) => x !== 0))
-    .map((b) => bytesToHex(b));
-const micros = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER });
-const level = fc.integer({ min: 0, max: 7 });
-const endpoint = fc.record(
-  {
-    serviceName: text(12),
-    ipv4: fc.ipV4(),
-    ipv6: fc.ipV6(),
-    port: fc.integer({ min: 1, max: 65535 }),
-  },
-  { requiredKeys: [] },
-);
-const validSpan = fc
-  .record(
-    {
-      traceId: fc.oneof(hexId(8), hexId(16)),
-      parentId: hexId(8),
-      id: hexId(8),
-      kind: fc.constantFrom('CLIENT', 'SERVER', 'PRODUCER', 'CONSUMER'),
-      name: anyText(20),
-      timestamp: micros,
-      duration: micros,
-      localEndpoint: endpoint,
-      remoteEndpoint: endpoint,
-      annotations: fc.array(
-        fc.record(
-          { timestamp: micros, value: anyText(10).filter((v) => v !== ''), level },
-          { requiredKeys: ['timestamp', 'value'] },
-        ),
-        { maxLength: 4 },
-      ),
-      tags: fc.dictionary(
-        anyText(8).filter((k) => k !== '' && k !== '__proto__'),
-        anyText(16),
-        { maxKeys: 5 },
-      ),
-      debug: fc.boolean(),
-      shared: fc.boolean(),
-      level,
-      node: anyText(12),
-      clockOffset: fc.maxSafeInteger(),
-    },
-    { requiredKeys: ['traceId', 'id'] },
-  )
-  .map((raw) => normalizeSpan(raw, 0));
+const validJsonSpan = validSpan({
+  strings: (maxLength) => fc.string({ unit: 'binary', maxLength }),
+});
 
 // ----- Fixtures.
 
@@ -194,7 +146,7 @@ test('decodes strings and UTF-8 bytes', () => {
 
 test('property: any valid span survives encode -> decode unchanged', () => {
   fc.assert(
-    fc.property(fc.array(validSpan, { maxLength: 5 }), (spans) => {
+    fc.property(fc.array(validJsonSpan, { maxLength: 5 }), (spans) => {
       const body = encodeZipkinJson(spans);
       assert.deepEqual(decodeZipkinJson(body), spans);
       assert.deepEqual(decodeZipkinJson(Buffer.from(body)), spans);

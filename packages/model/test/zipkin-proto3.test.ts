@@ -12,6 +12,7 @@ import { bytesToHex, hexToBytes } from '../src/ids.js';
 import { DEFAULT_LIMITS } from '../src/limits.js';
 import { InvalidSpanError, normalizeSpan, normalizeSpans } from '../src/normalize.js';
 import type { Span } from '../src/span.js';
+import { text, validSpan } from './arbitraries.js';
 
 // zipkin.proto (openzipkin/zipkin-api), written out here, plus blkkin's extension fields in a
 // second schema. The extensions are `optional` so that protobufjs writes a level of 0.
@@ -182,61 +183,13 @@ function pbDecode(type: protobuf.Type, body: Uint8Array): Span[] {
 
 // ----- Arbitrary valid spans: raw spans that normalise, normalised.
 
-const text = (maxLength: number) => fc.string({ unit: 'grapheme', maxLength });
-const hexId = (bytes: number) =>
-  fc
-    .uint8Array({ minLength: bytes, maxLength: bytes })
-    .filter((b) => b.some((x) => x !== 0))
-    .map((b) => bytesToHex(b));
-const micros = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER });
-const level = fc.integer({ min: 0, max: 7 });
 const ipv6 = fc
   .uint8Array({ minLength: 16, maxLength: 16 })
   // IPv4-mapped addresses become ipv4 on the way in; they have their own test.
   .filter((b) => !(b.subarray(0, 10).every((x) => x === 0) && b[10] === 255 && b[11] === 255))
   .map(canonicalIpv6);
-const endpoint = fc.record(
-  {
-    serviceName: text(12),
-    ipv4: fc.ipV4(),
-    ipv6,
-    port: fc.integer({ min: 1, max: 65535 }),
-  },
-  { requiredKeys: [] },
-);
-const rawSpan = fc.record(
-  {
-    traceId: fc.oneof(hexId(8), hexId(16)),
-    parentId: hexId(8),
-    id: hexId(8),
-    kind: fc.constantFrom('CLIENT', 'SERVER', 'PRODUCER', 'CONSUMER'),
-    name: text(20),
-    timestamp: micros,
-    duration: micros,
-    localEndpoint: endpoint,
-    remoteEndpoint: endpoint,
-    annotations: fc.array(
-      fc.record(
-        { timestamp: micros, value: text(10).filter((v) => v !== ''), level },
-        { requiredKeys: ['timestamp', 'value'] },
-      ),
-      { maxLength: 4 },
-    ),
-    tags: fc.dictionary(
-      text(8).filter((k) => k !== '' && k !== '__proto__'),
-      text(16),
-      { maxKeys: 5 },
-    ),
-    debug: fc.boolean(),
-    shared: fc.boolean(),
-    level,
-    node: text(12),
-    clockOffset: fc.maxSafeInteger(),
-  },
-  { requiredKeys: ['traceId', 'id'] },
-);
-const validSpan = rawSpan.map((raw) => normalizeSpan(raw, 0));
-const validSpans = fc.array(validSpan, { maxLength: 5 });
+const validProtoSpan = validSpan({ ipv6 });
+const validSpans = fc.array(validProtoSpan, { maxLength: 5 });
 
 // ----- Fixtures.
 
