@@ -44,7 +44,7 @@ export async function bench(argv: string[]): Promise<number> {
     process.stderr.write(`blkkin bench: unknown benchmark '${name}'\n\n${BENCH_HELP}`);
     return 2;
   }
-  const { values, positionals } = parseArgs({
+  const { values } = parseArgs({
     args: rest,
     strict: false,
     options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
@@ -60,7 +60,6 @@ export async function bench(argv: string[]): Promise<number> {
     json: values.json === true,
     args: rest.filter((a) => a !== '--json'),
   });
-  void positionals;
   if (values.json) process.stdout.write(`${JSON.stringify(figures)}\n`);
   return 0;
 }

@@ -134,11 +134,6 @@ export class IngestLog {
     return this.nextSeq;
   }
 
-  /** Bytes held in segment files plus the open one. */
-  get segmentCount(): number {
-    return this.segments.length;
-  }
-
   /**
    * Appends a record; `onDurable` runs synchronously, in sequence order, once it is on disk.
    * Resolves to the record's sequence number after that.
