@@ -13,41 +13,11 @@ import {
 } from '@opentelemetry/api';
 import { TraceState, W3CTraceContextPropagator } from '@opentelemetry/core';
 import zipkin from 'zipkin';
-import {
-  TraceFlags,
-  parentIdHex,
-  spanIdHex,
-  traceIdHex,
-  traceIdHex128,
-  type SpanContext,
-} from '../src/context.js';
+import { TraceFlags, parentIdHex, spanIdHex, traceIdHex, traceIdHex128 } from '../src/context.js';
 import { extract, inject, normalizeFlags } from '../src/propagation/index.js';
+import { spanContextArb } from './arbitraries.js';
 
-const word = fc.integer({ min: 0, max: 0xffffffff });
-const flagsArb = fc.integer({ min: 0, max: 7 });
-const contextArb: fc.Arbitrary<SpanContext> = fc
-  .record({
-    wide: fc.boolean(),
-    t: fc.tuple(word, word, word, word),
-    s: fc.tuple(word, word),
-    p: fc.oneof(fc.constant([0, 0] as [number, number]), fc.tuple(word, word)),
-    flags: flagsArb,
-  })
-  .filter(
-    ({ wide, t, s }) =>
-      (wide ? t.some((w) => w !== 0) : t[2] !== 0 || t[3] !== 0) && (s[0] !== 0 || s[1] !== 0),
-  )
-  .map(({ wide, t, s, p, flags }) => ({
-    t0: wide ? t[0] : 0,
-    t1: wide ? t[1] : 0,
-    t2: t[2],
-    t3: t[3],
-    s0: s[0],
-    s1: s[1],
-    p0: p[0],
-    p1: p[1],
-    flags,
-  }));
+const contextArb = spanContextArb();
 
 const tracestate = fc
   .uniqueArray(

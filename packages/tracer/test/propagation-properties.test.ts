@@ -25,13 +25,12 @@ import {
   writeBinaryContext,
   type FormatName,
 } from '../src/propagation/index.js';
+import { spanContextArb, word } from './arbitraries.js';
 
 const RUNS = { numRuns: 2000 };
 
-const word = fc.integer({ min: 0, max: 0xffffffff });
 // Edge words are where sign and padding bugs live.
 const edgyWord = fc.oneof(word, fc.constantFrom(0, 1, 0x7fffffff, 0x80000000, 0xffffffff));
-const flagsArb = fc.integer({ min: 0, max: 7 });
 
 const tracestateMember = fc
   .tuple(
@@ -43,31 +42,7 @@ const tracestate = fc
   .uniqueArray(tracestateMember, { minLength: 1, maxLength: 8, selector: ([k]) => k })
   .map((members) => members.map(([k, v]) => `${k}=${v}`).join(','));
 
-const contextArb: fc.Arbitrary<SpanContext> = fc
-  .record({
-    wide: fc.boolean(),
-    t: fc.tuple(edgyWord, edgyWord, edgyWord, edgyWord),
-    s: fc.tuple(edgyWord, edgyWord),
-    p: fc.oneof(fc.constant([0, 0] as [number, number]), fc.tuple(edgyWord, edgyWord)),
-    flags: flagsArb,
-    traceState: fc.option(tracestate, { nil: undefined }),
-  })
-  .filter(
-    ({ wide, t, s }) =>
-      (wide ? t.some((w) => w !== 0) : t[2] !== 0 || t[3] !== 0) && (s[0] !== 0 || s[1] !== 0),
-  )
-  .map(({ wide, t, s, p, flags, traceState }) => ({
-    t0: wide ? t[0] : 0,
-    t1: wide ? t[1] : 0,
-    t2: t[2],
-    t3: t[3],
-    s0: s[0],
-    s1: s[1],
-    p0: p[0],
-    p1: p[1],
-    flags,
-    ...(traceState !== undefined ? { traceState } : {}),
-  }));
+const contextArb = spanContextArb(edgyWord, tracestate);
 
 function withoutState(c: SpanContext): SpanContext {
   const { traceState: _, ...rest } = c;
